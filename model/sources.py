@@ -1,0 +1,153 @@
+"""Where a model's weights come from: the Hugging Face hub, a local directory, or made up for tests.
+
+`load_model(spec)` accepts a hub name (`gpt2`, `distilgpt2`, `gpt2-medium` or any `owner/name`), a path
+to a directory with config.json + model.safetensors, `demo` (the small trained model shipped inside the
+package) or `tiny` / `random-gpt2` (seeded untrained weights for tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.config import GPT2Config
+from model.tokenizer import Tokenizer
+from model.weights import Weights, load_safetensors, synthetic_weights
+
+log = logging.getLogger(__name__)
+
+HUB_ALIASES = {
+    "gpt2": "openai-community/gpt2",
+    "distilgpt2": "distilbert/distilgpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+}
+SYNTHETIC = {
+    "tiny": GPT2Config(n_layer=2, n_head=4, n_embd=64),
+    "random-gpt2": GPT2Config(),  # GPT-2 small's shapes, random weights
+}
+DEMO_DIR = Path(__file__).parent / "demo"
+WEIGHT_FILES = ("config.json", "model.safetensors")
+TOKENIZER_FILES = ("vocab.json", "merges.txt")
+ACCEPTED = (
+    "a Hugging Face GPT-2 name (gpt2, distilgpt2, gpt2-medium or owner/name), a directory holding "
+    "config.json and model.safetensors, 'demo', 'tiny' or 'random-gpt2'"
+)
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be had (hub unreachable, files missing); the message says what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to build: its name, where it came from, config, weights and tokenizer."""
+
+    name: str
+    origin: str  # "hub cache", "hub download", "local directory", "embedded demo", "synthetic"
+    config: GPT2Config
+    weights: Weights
+    tokenizer: Tokenizer
+    trained: bool = True
+
+    @property
+    def description(self) -> str:
+        c = self.config
+        shape = f"{c.n_layer} layers, {c.n_head} heads, {c.n_embd} wide"
+        return f"{self.name} ({shape}; from {self.origin})"
+
+
+def load_dir(directory: Path, name: str | None = None, origin: str = "local directory") -> LoadedModel:
+    """A model from a directory with config.json + model.safetensors (+ optional vocab.json, merges.txt)."""
+    missing = [f for f in WEIGHT_FILES if not (directory / f).is_file()]
+    if missing:
+        raise ModelUnavailable(f"{directory} has no {' or '.join(missing)}; a model directory needs both")
+    config = GPT2Config.from_json(directory / "config.json")
+    weights = load_safetensors(directory / "model.safetensors", config)
+    return LoadedModel(name or directory.name, origin, config, weights, Tokenizer.from_dir(directory))
+
+
+def synthetic_model(name: str = "tiny", config: GPT2Config | None = None, seed: int = 0) -> LoadedModel:
+    """Seeded random weights with the real GPT-2 tokenizer; their predictions are noise."""
+    config = config or SYNTHETIC[name]
+    return LoadedModel(name, "synthetic", config, synthetic_weights(config, seed), Tokenizer.from_dir(None),
+                       trained=False)  # fmt: skip
+
+
+def hub_repo(spec: str) -> str | None:
+    """The hub repository a name stands for, or None if it is not a hub name."""
+    if spec in HUB_ALIASES:
+        return HUB_ALIASES[spec]
+    owner, _, repo = spec.partition("/")
+    if owner and repo and "/" not in repo and not spec.startswith((".", "/", "~")):
+        return spec
+    return None
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cached_hub_dir(repo: str) -> Path | None:
+    """The snapshot directory of `repo` if its weights are already in the Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    paths = [try_to_load_from_cache(repo, f) for f in WEIGHT_FILES]
+    if all(isinstance(p, str) for p in paths):
+        return Path(str(paths[0])).parent
+    return None
+
+
+def download(repo: str, timeout: float = 10.0) -> Path:
+    """Fetch a hub model's weights (+ tokenizer files if it has them) into the Hugging Face cache.
+
+    Honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE; a hub that does not answer within `timeout`
+    seconds raises ModelUnavailable instead of hanging.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    offline = hub_offline()
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(timeout)))
+    where = endpoint or "the Hugging Face hub"
+    try:
+        paths = [
+            hf_hub_download(repo, f, endpoint=endpoint, etag_timeout=timeout, local_files_only=offline)
+            for f in WEIGHT_FILES
+        ]
+    except LocalEntryNotFoundError as err:
+        reason = "HF_HUB_OFFLINE is set" if offline else f"{where} could not be reached"
+        raise ModelUnavailable(
+            f"{repo} is not in the local cache and {reason}. On a connected machine run "
+            f"'glassbox download {repo}', or pass --model /path/to/a/model/directory."
+        ) from err
+    except (HfHubHTTPError, OSError) as err:
+        raise ModelUnavailable(f"could not fetch {repo} from {where}: {err}") from err
+    for f in TOKENIZER_FILES:  # optional: GPT-2's own tokenizer is bundled
+        try:
+            hf_hub_download(repo, f, endpoint=endpoint, etag_timeout=timeout, local_files_only=offline)
+        except (EntryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError):
+            log.info("%s has no %s; using GPT-2's bundled tokenizer", repo, f)
+    return Path(paths[0]).parent
+
+
+def load_model(spec: str, timeout: float = 10.0) -> LoadedModel:
+    """Resolve a model name or path (see module docstring). Raises ModelUnavailable or ValueError."""
+    spec = spec.strip()
+    if spec in SYNTHETIC:
+        return synthetic_model(spec)
+    if spec == "demo":
+        if not (DEMO_DIR / "model.safetensors").is_file():
+            raise ModelUnavailable("the embedded demo model is not part of this installation")
+        return load_dir(DEMO_DIR, "demo", "embedded demo")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return load_dir(path)
+    repo = hub_repo(spec)
+    if repo is None:
+        raise ValueError(f"unknown model {spec!r}: use {ACCEPTED}")
+    if (cached := cached_hub_dir(repo)) is not None:
+        return load_dir(cached, spec, "hub cache")
+    return load_dir(download(repo, timeout), spec, "hub download")

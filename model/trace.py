@@ -1,0 +1,77 @@
+"""Trace: every named activation of one forward pass, as numpy arrays (batch dropped)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.config import GPT2Config
+
+
+@dataclass(frozen=True)
+class LensRow:
+    """The logit lens after one block: the top next-token guesses at the last position."""
+
+    block: int  # counted from 0
+    ids: list[int]
+    probs: list[float]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What GPT-2 computed for `ids`. Tensor names follow DESIGN.md's table (e.g. `block3.attn.probs`)."""
+
+    ids: tuple[int, ...]
+    config: GPT2Config
+    tensors: dict[str, np.ndarray] = field(repr=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.tensors[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tensors
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.tensors)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.tensors.values())
+
+    @property
+    def logits(self) -> np.ndarray:
+        """Next-token scores at the last position, [V]."""
+        return self.tensors["logits"][-1]
+
+    def ln_input(self, name: str) -> np.ndarray:
+        """The residual stream a LayerNorm reads: `block{i}.ln1`, `block{i}.ln2` or `final.ln` -> [T, C]."""
+        if name == "final.ln":
+            return self.tensors[f"block{self.config.n_layer - 1}.resid.out"]
+        block, which = name.split(".")
+        i = int(block.removeprefix("block"))
+        if which == "ln2":
+            return self.tensors[f"{block}.resid.mid"]
+        return self.tensors["embed.sum"] if i == 0 else self.tensors[f"block{i - 1}.resid.out"]
+
+    def ln_stats(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation per token of what the LayerNorm `name` normalises: ([T], [T])."""
+        x = self.ln_input(name).astype(np.float64)
+        return x.mean(axis=-1), x.std(axis=-1)
+
+    def lens(self, k: int = 5) -> list[LensRow]:
+        """Top-k next tokens if the model stopped after each block (ln_f and the tied head applied early)."""
+        rows = []
+        for i, scores in enumerate(self.tensors["lens.logits"]):
+            z = scores.astype(np.float64)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            top = np.argpartition(-p, k)[:k]
+            top = top[np.argsort(-p[top], kind="stable")]
+            rows.append(LensRow(block=i, ids=[int(t) for t in top], probs=[float(p[t]) for t in top]))
+        return rows
