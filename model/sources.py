@@ -99,6 +99,27 @@ def cached_hub_dir(repo: str) -> Path | None:
     return None
 
 
+def _unreachable(repo: str, reason: str) -> ModelUnavailable:
+    return ModelUnavailable(
+        f"{repo} is not in the local cache and {reason}. On a connected machine run "
+        f"'glassbox download {repo}', or pass --model /path/to/a/model/directory."
+    )
+
+
+def _check_reachable(repo: str, endpoint: str | None, timeout: float) -> None:
+    """One request for config.json's metadata, without retries, so an absent hub is known within `timeout`."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, "config.json", endpoint=endpoint), timeout=timeout)
+    except HfHubHTTPError:
+        return  # the hub answered (not found, gated, busy...): the download itself reports what it said
+    except Exception as err:  # refused, no DNS, timed out: nothing answers there
+        where = endpoint or "the Hugging Face hub"
+        raise _unreachable(repo, f"{where} could not be reached within {timeout:g} s ({err})") from err
+
+
 def download(repo: str, timeout: float = 10.0) -> Path:
     """Fetch a hub model's weights (+ tokenizer files if it has them) into the Hugging Face cache.
 
@@ -112,6 +133,8 @@ def download(repo: str, timeout: float = 10.0) -> Path:
     offline = hub_offline()
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(timeout)))
     where = endpoint or "the Hugging Face hub"
+    if not offline:
+        _check_reachable(repo, endpoint, timeout)  # huggingface_hub itself retries for ~25 s before giving up
     try:
         paths = [
             hf_hub_download(repo, f, endpoint=endpoint, etag_timeout=timeout, local_files_only=offline)
@@ -119,10 +142,7 @@ def download(repo: str, timeout: float = 10.0) -> Path:
         ]
     except LocalEntryNotFoundError as err:
         reason = "HF_HUB_OFFLINE is set" if offline else f"{where} could not be reached"
-        raise ModelUnavailable(
-            f"{repo} is not in the local cache and {reason}. On a connected machine run "
-            f"'glassbox download {repo}', or pass --model /path/to/a/model/directory."
-        ) from err
+        raise _unreachable(repo, reason) from err
     except (HfHubHTTPError, OSError) as err:
         raise ModelUnavailable(f"could not fetch {repo} from {where}: {err}") from err
     for f in TOKENIZER_FILES:  # optional: GPT-2's own tokenizer is bundled

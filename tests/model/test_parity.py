@@ -1,0 +1,47 @@
+"""Every named tensor against transformers' PyTorch GPT-2 (eager attention) with the same weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.model.test_reference import max_diff
+
+torch = pytest.importorskip("torch")
+pytestmark = [pytest.mark.parity]
+
+TEXT = "Data visualization empowers users to see what a model computes, one number at a time. " * 8
+
+
+@pytest.fixture(scope="module")
+def small_hf(small):
+    from tests.model.torch_gpt2 import hf_model
+
+    loaded, _ = small
+    torch.set_num_threads(2)
+    return hf_model(loaded.weights, loaded.config)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_tokens", [1, 7, 64])
+def test_gpt2_small_shaped_parity(small, small_hf, tokenizer, n_tokens):
+    from tests.model.torch_gpt2 import torch_trace
+
+    loaded, engine = small
+    ids = tokenizer.encode(TEXT)[:n_tokens]
+    assert len(ids) == n_tokens
+    ours = engine.trace(ids)
+    theirs = torch_trace(small_hf, ids, loaded.config)
+    assert sorted(theirs) == sorted(ours.names)
+    worst = {name: max_diff(ours[name], theirs[name]) for name in ours.names}
+    assert max(worst.values()) <= 1e-4, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_tiny_parity(tiny, tokenizer):
+    from tests.model.torch_gpt2 import hf_model, torch_trace
+
+    loaded, engine = tiny
+    ids = tokenizer.encode("what a beautiful day")
+    theirs = torch_trace(hf_model(loaded.weights, loaded.config), ids, loaded.config)
+    ours = engine.trace(ids)
+    for name in ours.names:
+        assert max_diff(ours[name], theirs[name]) <= 1e-5, name
