@@ -100,9 +100,14 @@ class GraphBuilder:
         p = self.node("Shape", ["past.0.k"], "mask/P", start=1, end=2)
         n = self.node("Shape", ["input_ids"], "mask/N")
         total = self.node("Squeeze", [self.node("Add", [p, n], "mask/total1")], "mask/total")
-        zero, one = self.const("mask/zero", np.array(0, np.int64)), self.const("mask/one", np.array(1, np.int64))
+        zero, one = (
+            self.const("mask/zero", np.array(0, np.int64)),
+            self.const("mask/one", np.array(1, np.int64)),
+        )
         keys = self.node("Range", [zero, total, one], "mask/keys")
-        queries = self.node("Unsqueeze", ["position_ids", self.const("axes/1", np.array([1], np.int64))], "mask/q")
+        queries = self.node(
+            "Unsqueeze", ["position_ids", self.const("axes/1", np.array([1], np.int64))], "mask/q"
+        )
         return self.node("LessOrEqual", [keys, queries], "mask/allowed")
 
     def split_heads(self, x: str, out: str) -> str:
@@ -116,7 +121,7 @@ class GraphBuilder:
 
         ln1 ─c_attn─> [N, 3C] ─Split─> q, k_new, v_new ─> [H, N, D] each
         k = Concat(past k, k_new) [H, P+N, D]; v likewise
-        scores = q · kᵀ [H, N, P+N] ─÷√D─> scaled ─Where(allowed, ·, −inf)─> masked ─Softmax─> probs
+        scores = q · kᵀ [H, N, P+N] ─÷√D─> scaled ─Where(allowed, ·, -inf)─> masked ─Softmax─> probs
         heads = probs · v [H, N, D] ─Transpose, Reshape─> [N, C] ─c_proj─> attn.out
         """
         p, c = f"block{i}", self.config
@@ -160,7 +165,8 @@ class GraphBuilder:
     def make_head(self, x: str, block_outputs: list[str]) -> None:
         """final.ln, then the tied head applied at the last position after every block (the logit lens).
 
-        resid.out of each block [N, C] ─Gather(last)─> [1, C] ─Concat─> [L, C] ─ln_f─> ─Gemm(wteᵀ)─> lens.logits [L, V]
+        resid.out of each block [N, C] ─Gather(last)─> [1, C] ─Concat─> [L, C]
+            ─ln_f─> ─Gemm(wteᵀ)─> lens.logits [L, V]
         the last block's row is the model's prediction: logits [1, V] (GPT-2's head has no bias)
         """
         self.make_layer_norm(x, "ln_f", "final.ln")
@@ -186,10 +192,14 @@ class GraphBuilder:
                   helper.make_tensor_value_info("position_ids", i64, ["N"])]  # fmt: skip
         for i in range(c.n_layer):
             for kv in ("k", "v"):
-                inputs.append(helper.make_tensor_value_info(f"past.{i}.{kv}", f32, [c.n_head, "P", c.head_dim]))
+                inputs.append(
+                    helper.make_tensor_value_info(f"past.{i}.{kv}", f32, [c.n_head, "P", c.head_dim])
+                )
         outputs = [helper.make_tensor_value_info(name, f32, None) for name in output_names(c)]
         graph = helper.make_graph(self.nodes, "gpt2_trace", inputs, outputs, list(self.initializers.values()))
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="glassbox")
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="glassbox"
+        )
         model.ir_version = 10
         return model
 

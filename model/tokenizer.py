@@ -26,7 +26,11 @@ codecs.register_error("glassbox-bytes", _show_bytes)
 @lru_cache(maxsize=1)
 def _byte_of_char() -> dict[str, int]:
     """GPT-2's byte-level alphabet reversed: the printable stand-in character -> the byte it encodes."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     mapping: dict[str, int] = {chr(b): b for b in printable}
     extra = 0
     for b in range(256):
@@ -69,7 +73,11 @@ class Tokenizer:
     @classmethod
     def from_dir(cls, directory: Path | None) -> Tokenizer:
         """The model's own tokenizer files if it has them, else GPT-2's bundled ones."""
-        if directory is not None and (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
+        if (
+            directory is not None
+            and (directory / "vocab.json").is_file()
+            and (directory / "merges.txt").is_file()
+        ):
             return cls(directory / "vocab.json", directory / "merges.txt")
         return cls(*bundled_files())
 

@@ -1,4 +1,4 @@
-"""Shared fixtures for the engine's tests: a tiny model and a GPT-2-small-shaped one, graphs in a tmp cache."""
+"""Fixtures for the engine's tests: a tiny model and a GPT-2-small-shaped one, graphs in a tmp cache."""
 
 from __future__ import annotations
 

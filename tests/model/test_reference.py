@@ -79,7 +79,7 @@ def test_bad_ids_are_refused(tiny):
     _, engine = tiny
     with pytest.raises(ValueError, match="no tokens"):
         engine.trace([])
-    with pytest.raises(ValueError, match="0..50256"):
+    with pytest.raises(ValueError, match=r"0\.\.50256"):
         engine.trace([50257])
     with pytest.raises(ValueError, match="more than"):
         engine.trace([1] * 1025)

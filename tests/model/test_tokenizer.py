@@ -33,7 +33,9 @@ def test_leading_spaces(tokenizer):
     assert [t.label for t in tokenizer.tokens(ids)] == [" ", " leading"]
 
 
-@pytest.mark.parametrize("text", ["😀", "世界", "naïve café", "\u202eevil", "a\x00b", "<script>alert(1)</script>"])
+@pytest.mark.parametrize(
+    "text", ["😀", "世界", "naïve café", "\u202eevil", "a\x00b", "<script>alert(1)</script>"]
+)
 def test_odd_text_round_trips_and_labels_are_faithful(tokenizer, text):
     ids = tokenizer.encode(text)
     assert tokenizer.decode(ids) == text

@@ -67,7 +67,9 @@ def torch_trace(hf, ids: list[int], config: GPT2Config) -> dict[str, np.ndarray]
         future = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
         for i in range(config.n_layer):
             p = f"block{i}"
-            q, k, v = (m.reshape(t, n_head, d).transpose(0, 1) for m in got[f"{p}.qkv"].split(config.n_embd, -1))
+            q, k, v = (
+                m.reshape(t, n_head, d).transpose(0, 1) for m in got[f"{p}.qkv"].split(config.n_embd, -1)
+            )
             res[f"{p}.q"], res[f"{p}.k"], res[f"{p}.v"] = q, k, v
             res[f"{p}.attn.scores"] = q @ k.transpose(-1, -2)
             res[f"{p}.attn.scaled"] = res[f"{p}.attn.scores"] / math.sqrt(d)
@@ -75,7 +77,9 @@ def torch_trace(hf, ids: list[int], config: GPT2Config) -> dict[str, np.ndarray]
             res[f"{p}.attn.probs"] = out.attentions[i][0]
             res[f"{p}.attn.heads"] = got[f"{p}.merged"].reshape(t, n_head, d).transpose(0, 1)
             # hidden_states[i + 1] is block i's output, except the last, which transformers returns after ln_f
-            res[f"{p}.resid.out"] = out.hidden_states[i + 1][0] if i < config.n_layer - 1 else got["last.resid"]
+            res[f"{p}.resid.out"] = (
+                out.hidden_states[i + 1][0] if i < config.n_layer - 1 else got["last.resid"]
+            )
         res["logits"] = out.logits[0, -1:]
         # logit lens: each block's output at the last position through transformers' own ln_f and head
         last = torch.stack([res[f"block{i}.resid.out"][-1] for i in range(config.n_layer)])
