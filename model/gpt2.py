@@ -21,7 +21,7 @@ class GPT2:
         self.name = loaded.name
         self.config = loaded.config
         self.tokenizer = loaded.tokenizer
-        self.engine = Engine(loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir)
+        self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
         self.cache = TraceCache(cache_bytes)
 
     def tokenize(self, text: str) -> list[Token]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from model.config import GPT2Config
 from model.graph import BUILDER_VERSION, build_graph, output_names
+from model.sources import LoadedModel
 from model.trace import Trace
 from model.weights import Weights, fingerprint
 
@@ -30,20 +31,26 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox"
 
 
-def graph_path(weights: Weights, config: GPT2Config, cache_dir: Path | None = None) -> Path:
-    """The cached graph for these weights: keyed by their hash and the builder version."""
-    key = f"gpt2-{fingerprint(weights, config)}-v{BUILDER_VERSION}"
-    return (cache_dir or default_cache_dir()) / "graphs" / key / "model.onnx"
+def graph_path(key: str, cache_dir: Path | None = None) -> Path:
+    """The cached graph for the weights whose fingerprint is `key`, under this builder version."""
+    return (cache_dir or default_cache_dir()) / "graphs" / f"gpt2-{key}-v{BUILDER_VERSION}" / "model.onnx"
 
 
-def ensure_graph(weights: Weights, config: GPT2Config, cache_dir: Path | None = None) -> tuple[Path, bool]:
-    """Build and cache the graph unless it is cached already. Returns its path and whether it was built."""
-    path = graph_path(weights, config, cache_dir)
+def ensure_graph(weights: Weights | Callable[[], Weights], config: GPT2Config, cache_dir: Path | None = None,
+                 key: str | None = None) -> tuple[Path, bool]:  # fmt: skip
+    """Build and cache the graph unless it is cached already. Returns its path and whether it was built.
+
+    `weights` may be a function that loads them, so a cached graph never needs them read at all.
+    """
+    if key is None:
+        assert not callable(weights), "pass the key of weights that are loaded lazily"
+        key = fingerprint(weights, config)
+    path = graph_path(key, cache_dir)
     if path.is_file() and (path.parent / "weights.bin").is_file():
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = build_graph(weights, config)
-    tmp = path.with_suffix(".tmp")
+    model = build_graph(weights() if callable(weights) else weights, config)
+    tmp = path.parent / f"model.{os.getpid()}.tmp"
     # weights go beside the graph as external data, so models past protobuf's 2 GB limit also work
     onnx.save_model(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
                     location="weights.bin", size_threshold=1024)  # fmt: skip
@@ -51,13 +58,18 @@ def ensure_graph(weights: Weights, config: GPT2Config, cache_dir: Path | None = 
     return path, True
 
 
+def ensure_model_graph(loaded: LoadedModel, cache_dir: Path | None = None) -> tuple[Path, bool]:
+    """ensure_graph for a loaded model, reading its weights only if the graph must be built."""
+    return ensure_graph(lambda: loaded.weights, loaded.config, cache_dir, key=loaded.fingerprint)
+
+
 class Engine:
     """One onnxruntime session for one model. `trace` and `extend` are safe to call from many threads."""
 
-    def __init__(self, weights: Weights, config: GPT2Config, *, threads: int = 0,
-                 cache_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(self, weights: Weights | Callable[[], Weights], config: GPT2Config, *, threads: int = 0,
+                 cache_dir: Path | None = None, key: str | None = None) -> None:  # fmt: skip
         self.config = config
-        self.graph_file, self.built = ensure_graph(weights, config, cache_dir)
+        self.graph_file, self.built = ensure_graph(weights, config, cache_dir, key)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime picks one per physical core
         options.inter_op_num_threads = 1
@@ -67,6 +79,12 @@ class Engine:
         self.names = output_names(config)
         c = config
         self._empty = np.zeros((c.n_head, 0, c.head_dim), np.float32)
+
+    @classmethod
+    def for_model(cls, loaded: LoadedModel, *, threads: int = 0, cache_dir: Path | None = None) -> Engine:
+        """An engine for a loaded model; its weights are read only if the graph is not cached yet."""
+        return cls(lambda: loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir,
+                   key=loaded.fingerprint)  # fmt: skip
 
     def _check_ids(self, ids: Sequence[int], start: int) -> np.ndarray:
         if len(ids) == 0:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from model.config import GPT2Config
 from model.tokenizer import Tokenizer
-from model.weights import Weights, load_safetensors, synthetic_weights
+from model.weights import (
+    Weights,
+    check_safetensors,
+    file_fingerprint,
+    fingerprint,
+    load_safetensors,
+    synthetic_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +50,35 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass
 class LoadedModel:
-    """A model ready to build: its name, where it came from, config, weights and tokenizer."""
+    """A model ready to build: its name, where it came from, config, tokenizer and weights.
+
+    File-backed weights are read only when asked for (`weights`), not kept: once the ONNX graph is
+    cached, serving never holds a second copy of them in Python.
+    """
 
     name: str
     origin: str  # "hub cache", "hub download", "local directory", "embedded demo", "synthetic"
     config: GPT2Config
-    weights: Weights
     tokenizer: Tokenizer
+    weights_file: Path | None = None
+    in_memory: Weights | None = field(default=None, repr=False)
     trained: bool = True
+
+    @property
+    def weights(self) -> Weights:
+        """The weights as float32 arrays (read from disk on each call when file-backed)."""
+        if self.in_memory is not None:
+            return self.in_memory
+        assert self.weights_file is not None
+        return load_safetensors(self.weights_file, self.config)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of the config and the weights: the key of the cached graph."""
+        if self.in_memory is not None:
+            return fingerprint(self.in_memory, self.config)
+        assert self.weights_file is not None
+        return file_fingerprint(self.weights_file, self.config)
 
     @property
     def description(self) -> str:
@@ -64,15 +93,16 @@ def load_dir(directory: Path, name: str | None = None, origin: str = "local dire
     if missing:
         raise ModelUnavailable(f"{directory} has no {' or '.join(missing)}; a model directory needs both")
     config = GPT2Config.from_json(directory / "config.json")
-    weights = load_safetensors(directory / "model.safetensors", config)
-    return LoadedModel(name or directory.name, origin, config, weights, Tokenizer.from_dir(directory))
+    weights_file = directory / "model.safetensors"
+    check_safetensors(weights_file, config)
+    return LoadedModel(name or directory.name, origin, config, Tokenizer.from_dir(directory), weights_file)
 
 
 def synthetic_model(name: str = "tiny", config: GPT2Config | None = None, seed: int = 0) -> LoadedModel:
     """Seeded random weights with the real GPT-2 tokenizer; their predictions are noise."""
     config = config or SYNTHETIC[name]
-    return LoadedModel(name, "synthetic", config, synthetic_weights(config, seed), Tokenizer.from_dir(None),
-                       trained=False)  # fmt: skip
+    weights = synthetic_weights(config, seed)
+    return LoadedModel(name, "synthetic", config, Tokenizer.from_dir(None), in_memory=weights, trained=False)
 
 
 def hub_repo(spec: str) -> str | None:

@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from model.config import GPT2Config
@@ -71,6 +72,18 @@ def load_safetensors(path: Path, config: GPT2Config) -> Weights:
     return weights
 
 
+def check_safetensors(path: Path, config: GPT2Config) -> None:
+    """Check names and shapes from the file's header alone, without reading the weights."""
+    with safe_open(str(path), framework="numpy") as f:
+        names = {n.removeprefix("transformer."): n for n in f.keys()}  # noqa: SIM118 (not a dict)
+        for name, shape in expected_shapes(config).items():
+            if name not in names:
+                raise ValueError(f"{path.name} lacks {name!r}")
+            got = tuple(f.get_slice(names[name]).get_shape())
+            if got != shape:
+                raise ValueError(f"{path.name}: {name} has shape {got}, expected {shape}")
+
+
 def save_safetensors(weights: Weights, path: Path) -> None:
     """Write weights in the layout `load_safetensors` (and transformers) reads."""
     save_file({name: np.ascontiguousarray(a) for name, a in weights.items()}, str(path))
@@ -89,6 +102,16 @@ def synthetic_weights(config: GPT2Config, seed: int = 0) -> Weights:
         else:
             weights[name] = (0.02 * rng.standard_normal(shape)).astype(np.float32)
     return weights
+
+
+def file_fingerprint(path: Path, config: GPT2Config) -> str:
+    """A short hash of the config and a weights file's bytes, read in chunks."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(repr(config).encode())
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def fingerprint(weights: Weights, config: GPT2Config) -> str:
