@@ -9,6 +9,7 @@ H heads, D = C/H, V vocab, L layers. Batch is always 1 and is dropped.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import onnx
@@ -50,7 +51,7 @@ class GraphBuilder:
         self.initializers: dict[str, onnx.TensorProto] = {}
 
     # -- helpers -------------------------------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], output: str, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         self.nodes.append(helper.make_node(op, inputs, [output], name=f"{op}:{output}", **attrs))
         return output
 
