@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -16,11 +17,25 @@ class Sampling:
     top_p: float | None
     scaled: np.ndarray  # logits / temperature, float64 [V]
     probs_all: np.ndarray  # softmax(scaled) before any filter [V]
-    kept: np.ndarray  # ids kept by top-k / top-p, most likely first
     probs: np.ndarray  # renormalised over the kept set, zero elsewhere [V]
     kept_mass: float  # how much of probs_all the kept set holds
     token: int  # the sampled id (the most likely one when greedy)
     greedy: bool
+    filtered: np.ndarray | None = field(default=None, repr=False)  # kept ids, most likely first; None: all
+
+    @property
+    def kept_count(self) -> int:
+        """How many ids top-k / top-p keep (the whole vocabulary when neither is set)."""
+        return self.probs.size if self.filtered is None else self.filtered.size
+
+    def kept_top(self, n: int) -> np.ndarray:
+        """The n most likely kept ids, most likely first, without sorting the whole vocabulary."""
+        return _top_ids(self.probs, n) if self.filtered is None else self.filtered[:n]
+
+    @cached_property
+    def kept(self) -> np.ndarray:
+        """Every kept id, most likely first (sorts the vocabulary when nothing was filtered)."""
+        return self.kept_top(self.kept_count)
 
     def top(self, n: int) -> np.ndarray:
         """The n most likely ids before filtering, most likely first."""
@@ -29,15 +44,16 @@ class Sampling:
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """Numerically stable softmax in float64."""
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    e = np.asarray(z, dtype=np.float64) - np.max(z)  # a new array, then worked on in place
+    np.exp(e, out=e)
+    e /= e.sum()
+    return e
 
 
 def _top_ids(p: np.ndarray, n: int) -> np.ndarray:
     """Ids of the n largest entries, largest first (ties broken by lower id)."""
     n = min(n, p.size)
-    part = np.argpartition(-p, n - 1)[:n] if n < p.size else np.arange(p.size)
+    part = np.argpartition(p, p.size - n)[p.size - n :] if n < p.size else np.arange(p.size)
     return part[np.lexsort((part, -p[part]))]
 
 
@@ -77,14 +93,22 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
             sub = probs_all[kept] / probs_all[kept].sum()
             cum = np.cumsum(sub)
             kept = kept[: int(np.searchsorted(cum, top_p - 1e-12) + 1)]
-    if kept is None:
-        kept = _top_ids(probs_all, probs_all.size)
-    probs = np.zeros_like(probs_all)
-    kept_mass = float(probs_all[kept].sum())
-    probs[kept] = probs_all[kept] / kept_mass
-    if greedy:
-        token = int(kept[0])
+    if kept is None:  # no filter: keep everything, and never sort the vocabulary
+        probs, kept_mass = probs_all, 1.0
+        if greedy:
+            token = int(np.argmax(probs_all))
+        else:
+            token = _draw(np.arange(probs_all.size), probs_all, seed)
     else:
-        rng = np.random.default_rng(seed)
-        token = int(kept[rng.choice(kept.size, p=probs[kept])]) if kept.size > 1 else int(kept[0])
-    return Sampling(temperature, top_k, top_p, scaled, probs_all, kept, probs, kept_mass, token, greedy)
+        probs = np.zeros_like(probs_all)
+        kept_mass = float(probs_all[kept].sum())
+        probs[kept] = probs_all[kept] / kept_mass
+        token = int(kept[0]) if greedy else _draw(kept, probs[kept], seed)
+    return Sampling(temperature, top_k, top_p, scaled, probs_all, probs, kept_mass, token, greedy, kept)
+
+
+def _draw(ids: np.ndarray, p: np.ndarray, seed: int) -> int:
+    """One id drawn with probabilities p by inverting their running total with a seeded uniform number."""
+    cum = np.cumsum(p)
+    u = np.random.default_rng(seed).random() * cum[-1]
+    return int(ids[min(int(np.searchsorted(cum, u, side="right")), ids.size - 1)])

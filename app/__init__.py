@@ -1,0 +1,1 @@
+"""Glassbox's web app: settings, the FastAPI factory, routes, views and the `glassbox` command."""

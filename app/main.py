@@ -1,0 +1,136 @@
+"""The FastAPI app factory: load the model once (lifespan), mount the CSS and htmx, add the routes.
+
+`create_app(settings, serving)`: tests pass a ready `serving` (e.g. the tiny model) so nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.loading import Serving, banner_text, load_for_serving
+from app.paths import STATIC_DIR, TEMPLATES_DIR
+from app.settings import Settings
+
+HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
+HTMX_URL = "/static/vendor/htmx.min.js"
+# htmx reads its settings from this tag: no inline <style> (the CSP forbids it), no eval, swap 4xx pages
+# (they carry the message for the user).
+HTMX_CONFIG = (
+    '{"includeIndicatorStyles": false, "allowEval": false, "allowScriptTags": false, '
+    '"historyCacheSize": 0, "defaultSettleDelay": 0, "refreshOnHistoryMiss": true, "responseHandling": ['
+    '{"code": "204", "swap": false}, {"code": "[234]..", "swap": true}, '
+    '{"code": "5..", "swap": false, "error": true}]}'
+)
+CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+# Swagger UI (/docs) loads its script and style from a CDN and starts with an inline script.
+DOCS_CSP = (
+    "default-src 'self'; frame-ancestors 'none'; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net"
+)
+
+
+class SecurityHeaders:
+    """Adds the Content-Security-Policy and friends to every response (a plain ASGI middleware: cheap)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        csp = DOCS_CSP if path == "/docs" else CSP
+        static = path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", csp.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                if static:  # asset URLs carry a content hash (?v=…), so they may be kept a long time
+                    headers.append((b"cache-control", b"public, max-age=31536000, immutable"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def asset_version(path: Path) -> str:
+    """A short content hash, so browsers cache assets until they change."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def make_templates() -> jinja2.Environment:
+    """The Jinja environment: autoescape everywhere, undefined variables are errors."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    css = STATIC_DIR / "style.css"
+    env.globals.update(
+        css_url=f"/static/style.css?v={asset_version(css)}",
+        htmx_url=f"{HTMX_URL}?v={asset_version(HTMX_FILE)}",
+        htmx_config=HTMX_CONFIG,
+    )
+    return env
+
+
+def create_app(settings: Settings | None = None, serving: Serving | None = None) -> FastAPI:
+    """Build the app. With `serving` given, use that model; else load the one `settings` names at startup."""
+    settings = settings or Settings.model_validate({})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "serving", None) is None:
+            app.state.serving = load_for_serving(settings)
+            app.state.banner = banner_text(app.state.serving)
+        yield
+
+    app = FastAPI(
+        title="Glassbox",
+        summary="See inside GPT-2: every activation of a real forward pass.",
+        description="The page at / draws what GPT-2 computes; this JSON API returns the same numbers. "
+        "Tensor names follow one table everywhere, e.g. `block3.attn.probs` (blocks counted from 0 here, "
+        "from 1 on the page).",
+        version="0.1.0",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.serving = serving
+    app.state.banner = banner_text(serving) if serving is not None else None
+    app.state.templates = make_templates()
+
+    from app.routes import api, pages
+
+    @app.get(HTMX_URL, include_in_schema=False)
+    def htmx() -> FileResponse:
+        """htmx, served straight from the installed django-js-lib-htmx package."""
+        return FileResponse(HTMX_FILE, media_type="text/javascript")
+
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(SecurityHeaders)
+    return app

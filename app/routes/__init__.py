@@ -1,0 +1,1 @@
+"""HTTP routes: the explainer page (HTML, htmx fragments) and the JSON API."""

@@ -1,0 +1,208 @@
+"""The JSON API: the same numbers the page draws. Bad input gets a 4xx with a `detail` sentence."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from app.loading import Serving
+from model import GPT2, Token, sample
+from model.sampling import check_controls
+
+router = APIRouter()
+
+MAX_VALUES = 4_000_000  # numbers one /api/trace answer may hold
+
+
+class TokenOut(BaseModel):
+    position: int = Field(description="counted from 0")
+    id: int
+    text: str = Field(description="the token decoded alone (may hold U+FFFD for part of a character)")
+    label: str = Field(description="what the page shows: the text, or its bytes when the text is not whole")
+
+
+class TraceOut(BaseModel):
+    model: str
+    trained: bool = Field(description="false: the weights are random and the predictions are noise")
+    tokens: list[TokenOut]
+    ids: list[int]
+    shapes: dict[str, list[int]] = Field(description="every tensor of the trace and its shape")
+    tensors: dict[str, Any] = Field(
+        description="the tensors asked for, as nested lists; masked entries (-inf) are null"
+    )
+
+
+class Candidate(BaseModel):
+    rank: int = Field(description="1 = most likely before filtering")
+    id: int
+    text: str
+    label: str
+    logit: float
+    scaled: float = Field(description="logit ÷ temperature")
+    prob_all: float = Field(description="softmax over the whole vocabulary, before top-k / top-p")
+    prob: float = Field(description="after top-k / top-p, renormalised; 0 when filtered out")
+    kept: bool
+
+
+class PredictOut(BaseModel):
+    model: str
+    trained: bool
+    tokens: list[TokenOut]
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    seed: int
+    kept_count: int = Field(description="how many tokens top-k / top-p keep")
+    kept_mass: float = Field(description="their share of the probability before renormalising")
+    sampled: Candidate
+    top: list[Candidate]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    trained: bool
+    fallback: bool
+
+
+def _serving(request: Request) -> Serving:
+    return request.app.state.serving  # type: ignore[no-any-return]
+
+
+def _tokens(request: Request, text: str, model: str | None) -> tuple[GPT2, list[Token]]:
+    """Check the text and model name, then tokenize; HTTP 400 with a sentence when they are unusable."""
+    gpt2 = _serving(request).gpt2
+    settings = request.app.state.settings
+    if model and model.strip() != gpt2.name:
+        raise HTTPException(400, f"this server runs the model {gpt2.name!r}, not {model[:80]!r}")
+    if not text.strip():
+        raise HTTPException(400, "text is empty: give some text for GPT-2 to read")
+    if len(text) > settings.max_chars:
+        raise HTTPException(400, f"text has {len(text)} characters; the most is {settings.max_chars}")
+    tokens = gpt2.tokenize(text)
+    limit = min(settings.max_tokens, gpt2.config.n_positions)
+    if not tokens:
+        raise HTTPException(400, "text gives no tokens")
+    if len(tokens) > limit:
+        raise HTTPException(400, f"text is {len(tokens)} tokens; the most is {limit}")
+    return gpt2, tokens
+
+
+def _token_out(tokens: list[Token]) -> list[TokenOut]:
+    return [TokenOut(position=i, id=t.id, text=t.text, label=t.label) for i, t in enumerate(tokens)]
+
+
+def _jsonable(a: np.ndarray) -> Any:
+    """Nested lists of floats; -inf and NaN become null (JSON has no infinities)."""
+    a = np.asarray(a)
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return a.astype(np.float64).tolist()
+    b = a.astype(object)
+    b[bad] = None
+    return b.tolist()
+
+
+Text = Annotated[
+    str, Query(description="the text GPT-2 reads", examples=["Data visualization empowers users to"])
+]
+ModelName = Annotated[str | None, Query(description="must name the served model, if given")]
+
+
+@router.get("/api/trace", response_model=TraceOut, tags=["api"])
+def api_trace(
+    request: Request,
+    text: Text,
+    model: ModelName = None,
+    names: Annotated[
+        str, Query(description="comma-separated tensor names or globs, e.g. 'embed.*,block0.attn.probs'")
+    ] = "*",
+) -> TraceOut:
+    """Every named activation of one forward pass (or those `names` selects)."""
+    gpt2, tokens = _tokens(request, text, model)
+    trace = gpt2.trace([t.id for t in tokens])
+    patterns = [p.strip() for p in names.split(",") if p.strip()]
+    chosen = [n for n in trace.names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if not chosen:
+        raise HTTPException(
+            400,
+            f"no tensor matches {names[:100]!r}; names look like 'embed.sum', "
+            "'block0.attn.probs' or 'block*.mlp.act'",
+        )
+    size = sum(trace[n].size for n in chosen)
+    if size > MAX_VALUES:
+        raise HTTPException(400, f"that is {size} numbers; ask for at most {MAX_VALUES} with `names`")
+    return TraceOut(
+        model=gpt2.name,
+        trained=gpt2.loaded.trained,
+        tokens=_token_out(tokens),
+        ids=[t.id for t in tokens],
+        shapes={n: list(trace[n].shape) for n in trace.names},
+        tensors={n: _jsonable(trace[n]) for n in chosen},
+    )
+
+
+@router.get("/api/predict", response_model=PredictOut, tags=["api"])
+def api_predict(
+    request: Request,
+    text: Text,
+    model: ModelName = None,
+    temperature: Annotated[float, Query(gt=0, le=100, description="logits are divided by it")] = 1.0,
+    top_k: Annotated[int | None, Query(ge=1, description="keep only the k most likely")] = None,
+    top_p: Annotated[
+        float | None, Query(gt=0, le=1, description="keep the smallest set holding this much probability")
+    ] = None,
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1, description="seed of the draw")] = 0,
+    n: Annotated[int, Query(ge=1, le=100, description="how many candidates to list")] = 10,
+    greedy: Annotated[bool, Query(description="take the most likely instead of drawing")] = False,
+) -> PredictOut:
+    """The next-token distribution after the text: temperature, top-k, top-p, softmax, a seeded draw."""
+    gpt2, tokens = _tokens(request, text, model)
+    try:
+        check_controls(temperature, top_k, top_p, gpt2.config.vocab_size)
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from err
+    trace = gpt2.trace([t.id for t in tokens])
+    s = sample(trace.logits, temperature, top_k, top_p, seed=seed, greedy=greedy)
+
+    def candidate(rank: int, i: int) -> Candidate:
+        t = gpt2.tokenizer.token(i)
+        return Candidate(
+            rank=rank,
+            id=i,
+            text=t.text,
+            label=t.label,
+            logit=float(trace.logits[i]),
+            scaled=float(s.scaled[i]),
+            prob_all=float(s.probs_all[i]),
+            prob=float(s.probs[i]),
+            kept=bool(s.probs[i] > 0),
+        )
+
+    rank_of_sampled = int((s.probs_all > s.probs_all[s.token]).sum()) + 1
+    return PredictOut(
+        model=gpt2.name,
+        trained=gpt2.loaded.trained,
+        tokens=_token_out(tokens),
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        kept_count=s.kept_count,
+        kept_mass=s.kept_mass,
+        sampled=candidate(rank_of_sampled, s.token),
+        top=[candidate(r + 1, int(i)) for r, i in enumerate(s.top(n))],
+    )
+
+
+@router.get("/healthz", response_model=Health, tags=["health"])
+def healthz(request: Request) -> Health:
+    """For load balancers and container probes: the model is loaded and answering."""
+    serving = _serving(request)
+    if serving is None:
+        raise HTTPException(503, "the model is still loading")
+    return Health(status="ok", model=serving.gpt2.name, trained=serving.trained, fallback=serving.fallback)

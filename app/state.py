@@ -1,0 +1,251 @@
+"""The page's controls, read from the URL: every view is a permalink.
+
+`parse_state` never raises on user input: a bad value becomes a message the page shows, and the control
+falls back to a sensible value. Layer, head and token positions are counted from 1 here, as on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from urllib.parse import quote_plus
+
+REFERENCE_PROMPTS = (
+    "Data visualization empowers users to",
+    "Artificial Intelligence is transforming the",
+    "As the spaceship was approaching the",
+    "On the deserted planet they discovered a",
+    "IEEE VIS conference highlights the",
+)
+VIEWS = ("embedding", "attention", "mlp", "residual")
+# The attention panel's walk-through, in the order GPT-2 computes it.
+STEPS = ("qkv", "scores", "scaled", "masked", "probs", "heads", "concat", "out")
+ACTIONS = ("run", "generate", "greedy", "undo", "clear")
+
+TEMPERATURE = (0.05, 5.0, 0.8)  # slider minimum, maximum, default
+MAX_SEED = 2**32 - 1
+MAX_GENERATED = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the served model and the server settings allow."""
+
+    n_layer: int
+    n_head: int
+    vocab_size: int
+    max_chars: int
+    model: str
+
+
+@dataclass(frozen=True)
+class State:
+    """Every control of the page. `layer`, `head` and `token` are 1-based; `token` None means the last."""
+
+    text: str = REFERENCE_PROMPTS[0]
+    gen: tuple[int, ...] = ()  # ids appended by Generate / Greedy, after the text's own tokens
+    model: str = ""
+    layer: int = 1
+    head: int = 1
+    token: int | None = None
+    temperature: float = TEMPERATURE[2]
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int = 0
+    view: str = "attention"
+    step: str = "qkv"
+    expand: bool = False
+    present: bool = False
+
+    def params(self, **changes: object) -> dict[str, str]:
+        """The query parameters of this state (with `changes`), in a stable order."""
+        s = replace(self, **changes) if changes else self  # type: ignore[arg-type]
+        out = {
+            "text": s.text,
+            "model": s.model,
+            "layer": str(s.layer),
+            "head": str(s.head),
+            "temperature": fmt_float(s.temperature),
+            "top_k": "" if s.top_k is None else str(s.top_k),
+            "top_p": "" if s.top_p is None else fmt_float(s.top_p),
+            "seed": str(s.seed),
+            "view": s.view,
+        }
+        if s.step != "qkv":
+            out["step"] = s.step
+        if s.token is not None:
+            out["token"] = str(s.token)
+        if s.gen:
+            out["gen"] = ",".join(str(i) for i in s.gen)
+            out["gen_for"] = text_digest(s.text)
+        if s.expand:
+            out["expand"] = "1"
+        if s.present:
+            out["present"] = "1"
+        return out
+
+    def url(self, anchor: str = "", **changes: object) -> str:
+        """A permalink to this state (with `changes`), e.g. `state.url(layer=3)`."""
+        return to_url(self.params(**changes), anchor)
+
+
+@lru_cache(maxsize=4096)
+def _quote(value: str) -> str:
+    return quote_plus(value, safe=",")
+
+
+def to_url(params: Mapping[str, str], anchor: str = "") -> str:
+    """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
+    query = "&".join(f"{key}={_quote(value)}" for key, value in params.items())
+    return f"/?{query}" + (f"#{anchor}" if anchor else "")
+
+
+@dataclass
+class Parsed:
+    """The result of reading a URL: the state, what was wrong with it, and a button pressed, if any."""
+
+    state: State
+    messages: list[str] = field(default_factory=list)
+    action: str | None = None
+    text_ok: bool = True  # False: there is no usable text, so nothing can be traced
+
+
+def text_digest(text: str) -> str:
+    """A short fingerprint of the text the generated tokens follow: editing the text starts over."""
+    return hashlib.blake2s(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+
+
+def fmt_float(x: float) -> str:
+    """Shortest readable form of a control value: 0.8, 1.25, 0.05."""
+    return f"{x:.4g}"
+
+
+def _int(raw: str, name: str, lo: int, hi: int, default: int, messages: list[str]) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        messages.append(f"{name} must be a whole number from {lo} to {hi}; using {default}.")
+        return default
+    if not lo <= value <= hi:
+        clamped = min(max(value, lo), hi)
+        messages.append(f"{name} must be from {lo} to {hi}; using {clamped}.")
+        return clamped
+    return value
+
+
+def _float(raw: str, name: str, lo: float, hi: float, default: float, messages: list[str]) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        messages.append(
+            f"{name} must be a number from {fmt_float(lo)} to {fmt_float(hi)}; using {fmt_float(default)}."
+        )
+        return default
+    if not math.isfinite(value):
+        messages.append(f"{name} must be a finite number; using {fmt_float(default)}.")
+        return default
+    if not lo <= value <= hi:
+        clamped = min(max(value, lo), hi)
+        messages.append(
+            f"{name} must be from {fmt_float(lo)} to {fmt_float(hi)}; using {fmt_float(clamped)}."
+        )
+        return clamped
+    return value
+
+
+def _flag(raw: str | None) -> bool:
+    return raw is not None and raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
+    """Read the page's controls from a query string; bad values become messages, never exceptions."""
+    messages: list[str] = []
+    text_ok = True
+    raw_text = query.get("text")
+    if raw_text is None:
+        text = REFERENCE_PROMPTS[0]
+    else:
+        text = raw_text.replace("\r\n", "\n")
+        if not text.strip():
+            messages.append("Type some text for GPT-2 to read.")
+            text_ok = False
+        elif len(text) > limits.max_chars:
+            messages.append(
+                f"The text has {len(text)} characters; this server takes at most {limits.max_chars}. "
+                "Shorten it and try again."
+            )
+            text_ok = False
+
+    model = query.get("model", "").strip() or limits.model
+    if model != limits.model:
+        messages.append(
+            f"This server runs the model {limits.model!r}, not {model[:80]!r}; showing {limits.model!r}."
+        )
+        model = limits.model
+
+    gen: tuple[int, ...] = ()
+    if raw_gen := query.get("gen", "").strip():
+        try:
+            ids = tuple(int(part) for part in raw_gen.split(","))
+        except ValueError:
+            messages.append("The generated tokens in the link (gen=…) are not token ids; they were dropped.")
+        else:
+            if len(ids) > MAX_GENERATED or any(not 0 <= i < limits.vocab_size for i in ids):
+                messages.append(
+                    f"gen must list at most {MAX_GENERATED} token ids from 0 to "
+                    f"{limits.vocab_size - 1}; the generated tokens were dropped."
+                )
+            else:
+                gen = ids
+        gen_for = query.get("gen_for", "").strip()
+        if gen_for and gen_for != text_digest(text):
+            gen = ()  # the text was edited since these tokens were generated: start over from the new text
+
+    def get(name: str) -> str | None:
+        raw = query.get(name)
+        return raw if raw is not None and raw.strip() != "" else None
+
+    layer = _int(raw, "Block", 1, limits.n_layer, 1, messages) if (raw := get("layer")) else 1
+    head = _int(raw, "Head", 1, limits.n_head, 1, messages) if (raw := get("head")) else 1
+    token = _int(raw, "Token", 1, 100_000, 1, messages) if (raw := get("token")) else None
+    lo, hi, default = TEMPERATURE
+    temperature = (
+        _float(raw, "Temperature", lo, hi, default, messages) if (raw := get("temperature")) else default
+    )
+    top_k = _int(raw, "top-k", 1, limits.vocab_size, 40, messages) if (raw := get("top_k")) else None
+    top_p = _float(raw, "top-p", 0.01, 1.0, 0.9, messages) if (raw := get("top_p")) else None
+    seed = _int(raw, "Seed", 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
+
+    view = (get("view") or "attention").strip().lower()
+    if view not in VIEWS:
+        messages.append(f"There is no panel called {view[:40]!r}; showing attention.")
+        view = "attention"
+    step = (get("step") or "qkv").strip().lower()
+    if step not in STEPS:
+        messages.append(f"There is no attention step called {step[:40]!r}; showing the first.")
+        step = "qkv"
+    action = (get("action") or "").strip().lower() or None
+    if action is not None and action not in ACTIONS:
+        messages.append(f"Unknown button {action[:40]!r}; nothing was done.")
+        action = None
+
+    state = State(
+        text=text,
+        gen=gen,
+        model=model,
+        layer=layer,
+        head=head,
+        token=token,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        view=view,
+        step=step,
+        expand=_flag(query.get("expand")),
+        present=_flag(query.get("present")),
+    )
+    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok)

@@ -1,0 +1,1 @@
+"""Pure view functions: a Trace and the page's state in; numbers, labels, geometry out."""

@@ -1,0 +1,281 @@
+"""Shared pieces of the views: colour scales, number formats, token labels and heatmap cells.
+
+Colours are computed here so templates only print them. Signed values use a blue-white-orange diverging
+scale, probabilities a light-to-dark yellow-green-blue sequential one; both stay distinguishable for the
+common kinds of colour blindness.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Color = tuple[int, int, int]
+
+DIVERGING: tuple[Color, ...] = (
+    (33, 82, 156),
+    (125, 166, 214),
+    (246, 246, 242),
+    (238, 170, 108),
+    (166, 78, 12),
+)
+SEQUENTIAL: tuple[Color, ...] = (
+    (250, 250, 225),
+    (200, 232, 180),
+    (88, 182, 192),
+    (36, 100, 166),
+    (16, 40, 110),
+)
+SELECTED = "#0072b2"  # the selected token's stream and marks
+SAMPLED = "#d55e00"  # the token the draw picked
+STREAM = "#c5cbd3"
+MINUS, TIMES = "\u2212", "\u00d7"  # typographic minus and times for people
+
+
+def _mix(stops: Sequence[Color], t: float) -> str:
+    """Linear interpolation along colour stops, t in [0, 1] -> '#rrggbb'."""
+    t = min(max(float(t), 0.0), 1.0) * (len(stops) - 1)
+    i = min(int(t), len(stops) - 2)
+    f = t - i
+    a, b = stops[i], stops[i + 1]
+    return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
+
+
+def diverging(value: float, scale: float) -> str:
+    """Colour of a signed value; ±scale reach the ends of the scale."""
+    if scale <= 0 or not np.isfinite(value):
+        return _mix(DIVERGING, 0.5)
+    return _mix(DIVERGING, 0.5 + 0.5 * value / scale)
+
+
+def sequential(value: float, top: float = 1.0) -> str:
+    """Colour of a value in [0, top], e.g. a probability."""
+    if top <= 0 or not np.isfinite(value):
+        return _mix(SEQUENTIAL, 0.0)
+    return _mix(SEQUENTIAL, value / top)
+
+
+def ink(fill: str) -> str:
+    """Black or white text, whichever reads better on `fill`."""
+    r, g, b = (int(fill[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#111111" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "#ffffff"
+
+
+def num(x: float, digits: int = 3) -> str:
+    """A number for people: 3 significant digits, a real minus sign, minus infinity for the mask."""
+    x = float(x)
+    if np.isnan(x):
+        return "not a number"
+    if np.isinf(x):
+        return f"{MINUS}∞" if x < 0 else "∞"
+    text = f"{x:.{digits}g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}{TIMES}10{str(int(exp)).translate(_SUPERSCRIPT)}"
+    return text.replace("-", MINUS)
+
+
+def exact(x: float) -> str:
+    """A number for machines (data-* attributes): float32 precision, '-inf' for the mask."""
+    x = float(x)
+    return "-inf" if x == -np.inf else f"{x:.9g}"
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with sensible precision."""
+    p = float(p) * 100
+    if p >= 10:
+        return f"{p:.1f}%"
+    if p >= 0.1:
+        return f"{p:.2f}%"
+    if p == 0:
+        return "0%"
+    return f"{p:.2g}%".replace("e-0", "e-")
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+def show(label: str) -> str:
+    """A token label with its whitespace and control characters made visible."""
+    out = []
+    for ch in label:
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"U+{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def short(label: str, n: int = 14) -> str:
+    """A visible label cut to n characters."""
+    text = show(label)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One heatmap square, in the SVG's user units."""
+
+    x: float
+    y: float
+    size: float
+    fill: str
+    value: str  # exact, for data-value
+    title: str  # shown on hover / focus
+    text: str = ""  # printed inside when the cell is big enough
+    ink: str = "#111111"
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.size / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.size / 2
+
+
+@dataclass(frozen=True)
+class Label:
+    """A piece of SVG text placed by a view."""
+
+    x: float
+    y: float
+    text: str
+    anchor: str = "end"  # start | middle | end
+    selected: bool = False
+    rotate: bool = False  # column labels of square matrices are written at an angle
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A matrix drawn as coloured squares, with row and column labels."""
+
+    name: str  # the Trace name it shows, e.g. block3.attn.probs
+    rows: int
+    cols: int
+    cell: float
+    width: float
+    height: float
+    left: float  # room for row labels
+    top: float  # room for column labels
+    cells: list[Cell]
+    labels: list[Label]
+    selected_row: int | None
+    note: str  # e.g. the colour scale or which columns are shown
+    highlight: tuple[float, float, float, float] | None  # x, y, width, height around the selected row
+    col_highlight: tuple[float, float, float, float] | None = None  # around the selected column
+
+
+def heatmap(
+    name: str,
+    matrix: np.ndarray,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    signed: bool = True,
+    cell: float = 22,
+    numbers: bool = False,
+    selected_row: int | None = None,
+    left: float = 0,
+    top: float = 0,
+    note: str = "",
+    describe: str = "",
+    scale: float | None = None,
+    rotate: bool = False,
+    titles: bool = True,
+    selected_col: int | None = None,
+) -> Heatmap:
+    """Colour every finite entry of a 2-D matrix; -inf (the causal mask) stays blank."""
+    m = np.asarray(matrix, dtype=np.float64)
+    finite = m[np.isfinite(m)]
+    if scale is None:
+        scale = float(np.abs(finite).max()) if signed and finite.size else 1.0
+    cells: list[Cell] = []
+    for r in range(m.shape[0]):
+        for c in range(m.shape[1]):
+            v = float(m[r, c])
+            if v == -np.inf:
+                continue
+            fill = diverging(v, scale) if signed else sequential(v, scale)
+            where = describe.format(row=row_labels[r], col=col_labels[c]) if describe else ""
+            cells.append(
+                Cell(
+                    x=left + c * cell,
+                    y=top + r * cell,
+                    size=cell,
+                    fill=fill,
+                    value=exact(v),
+                    title=f"{where}{num(v, 4)}" if titles else "",
+                    text=num(v, 2) if numbers else "",
+                    ink=ink(fill),
+                )
+            )
+    if not note:
+        note = f"colour scale ±{num(scale)}" if signed else f"colour scale 0 to {num(scale)}"
+    labels = [
+        Label(left - 4, top + (r + 0.5) * cell, text, "end", r == selected_row)
+        for r, text in enumerate(row_labels)
+        if left > 0
+    ]
+    labels += [
+        Label(left + (c + 0.5) * cell, top - 5, text, "start" if rotate else "middle", rotate=rotate)
+        for c, text in enumerate(col_labels)
+        if top > 0
+    ]
+    rows, cols = m.shape
+    box = (
+        (left - 1, top + selected_row * cell - 1, cols * cell + 2, cell + 2)
+        if selected_row is not None
+        else None
+    )
+    col_box = None
+    if selected_col is not None:
+        col_box = (left + selected_col * cell - 1, top - 1, cell + 2, rows * cell + 2)
+    return Heatmap(
+        name=name,
+        rows=rows,
+        cols=cols,
+        cell=cell,
+        width=left + cols * cell + 2,
+        height=top + rows * cell + 2,
+        left=left,
+        top=top,
+        cells=cells,
+        labels=labels,
+        selected_row=selected_row,
+        note=note,
+        highlight=box,
+        col_highlight=col_box,
+    )
+
+
+@dataclass(frozen=True)
+class Table:
+    """The numbers behind a picture, for the "show numbers" disclosure."""
+
+    caption: str
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+    selected_row: int | None = None
+
+
+def table(
+    caption: str,
+    matrix: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    selected_row: int | None = None,
+) -> Table:
+    """A matrix as rows of 4-digit numbers."""
+    m = np.asarray(matrix, dtype=np.float64)
+    rows = [(row_labels[r], [num(v, 4) for v in m[r]]) for r in range(m.shape[0])]
+    return Table(caption=caption, columns=list(col_labels), rows=rows, selected_row=selected_row)

@@ -1,0 +1,94 @@
+"""The embedding panel: token id -> a row of the token table, plus a row of the position table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.state import State
+from app.views.common import Heatmap, Table, heatmap, num, short, show, table
+from app.views.tokens import selected_index
+from model import Token, Trace
+
+DIMS = 16  # how many of the C numbers per vector are drawn (the table and the API have them all)
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    position: int  # counted from 1
+    id: int
+    label: str
+    norms: tuple[str, str, str]  # length of the token, position and summed vectors
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Embedding:
+    n_embd: int
+    vocab: int
+    n_positions: int
+    dims: int
+    maps: list[Heatmap]  # embed.token, embed.position, embed.sum
+    rows: list[TokenRow]
+    tables: list[Table]
+    example: str  # one worked number for the selected token
+
+
+def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Embedding:
+    """The three embedding tensors for every token, first DIMS dimensions drawn."""
+    cfg = trace.config
+    n = trace.n_tokens
+    chosen = selected_index(state, n)
+    dims = min(DIMS, cfg.n_embd)
+    labels = [short(tok(i).label, 12) for i in trace.ids]
+    names = ("embed.token", "embed.position", "embed.sum")
+    parts = [trace[name][:, :dims] for name in names]
+    scale = float(max(np.abs(p).max() for p in parts)) or 1.0
+    cell = 12.0 if n <= 24 else max(4.0, 288.0 / n)
+    cols = [str(d) for d in range(dims)]
+    maps = [
+        heatmap(
+            name,
+            part,
+            row_labels=labels,
+            col_labels=cols,
+            cell=cell,
+            scale=scale,
+            selected_row=chosen,
+            left=96 if k == 0 else 0,
+            describe="{row}, dimension {col}: ",
+        )
+        for k, (name, part) in enumerate(zip(names, parts, strict=True))
+    ]
+    norm = {name: np.linalg.norm(trace[name].astype(np.float64), axis=-1) for name in names}
+    rows = [
+        TokenRow(
+            position=i + 1,
+            id=trace.ids[i],
+            label=show(tok(trace.ids[i]).label),
+            norms=(num(norm[names[0]][i]), num(norm[names[1]][i]), num(norm[names[2]][i])),
+            selected=i == chosen,
+        )
+        for i in range(n)
+    ]
+    tables = [
+        table(f"{name}, first {dims} of {cfg.n_embd} numbers", trace[name][:, :dims], labels, cols, chosen)
+        for name in names
+    ]
+    t, p, total = (float(trace[name][chosen, 0]) for name in names)
+    example = (
+        f"For {show(tok(trace.ids[chosen]).label)!r} at position {chosen + 1}, dimension 0: "
+        f"{num(t, 4)} + {num(p, 4)} = {num(total, 4)}."
+    )
+    return Embedding(
+        n_embd=cfg.n_embd,
+        vocab=cfg.vocab_size,
+        n_positions=cfg.n_positions,
+        dims=dims,
+        maps=maps,
+        rows=rows,
+        tables=tables,
+        example=example,
+    )

@@ -1,0 +1,158 @@
+"""The MLP panel: LayerNorm -> C -> 4C -> GELU -> 4C -> C, with each token's most active neurons."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.state import State
+from app.views.common import MINUS, Label, diverging, exact, ink, num, short, show
+from app.views.links import Link, link
+from app.views.tokens import selected_index
+from model import Token, Trace
+
+TOP_NEURONS = 5
+GELU_RANGE = 4.0  # the plot spans -4 … 4 on both axes' input side
+BINS = 32
+
+
+@dataclass(frozen=True)
+class Neuron:
+    index: int
+    pre: str
+    act: str
+    value: str  # exact activation, for data-value
+    fill: str
+    ink: str
+
+
+@dataclass(frozen=True)
+class NeuronRow:
+    position: int
+    label: str
+    neurons: list[Neuron]
+    active: int  # how many of the 4C neurons are above 0.5 after GELU
+    out_norm: str
+    selected: bool
+    link: Link
+
+
+@dataclass(frozen=True)
+class Plot:
+    """GELU's curve, the selected token's pre-activations as a histogram, and its top neurons as dots."""
+
+    width: float
+    height: float
+    curve: str  # SVG path
+    bars: list[tuple[float, float, float, float, str]]  # x, y, w, h, title
+    dots: list[tuple[float, float, str]]  # x, y, title
+    axes: list[Label]
+    zero_x: float
+    zero_y: float
+    outside: int  # pre-activations beyond the plotted range
+
+
+@dataclass(frozen=True)
+class Mlp:
+    layer: int
+    prefix: str  # block{i}, as in the tensor names
+    n_embd: int
+    hidden: int
+    rows: list[NeuronRow]
+    plot: Plot
+    selected_label: str
+    blocks: list[tuple[int, Link, bool]]
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GPT-2's GELU (the tanh approximation)."""
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _plot(pre: np.ndarray, act: np.ndarray, top: np.ndarray) -> Plot:
+    w, h, pad = 360.0, 220.0, 28.0
+    r = GELU_RANGE
+
+    def sx(x: float) -> float:
+        return pad + (x + r) / (2 * r) * (w - 2 * pad)
+
+    def sy(y: float) -> float:  # GELU's output over -0.5 … 4
+        return h - pad - (y + 0.5) / (r + 0.5) * (h - 2 * pad)
+
+    xs = np.linspace(-r, r, 81)
+    curve = "M" + " L".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, gelu(xs), strict=True))
+    counts, edges = np.histogram(pre, bins=BINS, range=(-r, r))
+    tallest = max(int(counts.max()), 1)
+    bars = []
+    for c, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
+        bh = (h - 2 * pad) * 0.6 * c / tallest
+        bars.append(
+            (
+                sx(lo),
+                h - pad - bh,
+                sx(hi) - sx(lo) - 0.5,
+                bh,
+                f"{int(c)} neurons with pre-activation from {num(lo)} to {num(hi)}",
+            )
+        )
+    dots = [
+        (
+            sx(float(np.clip(pre[i], -r, r))),
+            sy(float(min(act[i], r))),
+            f"neuron {int(i)}: {num(pre[i], 4)} → GELU → {num(act[i], 4)}",
+        )
+        for i in top
+    ]
+    axes = [
+        Label(sx(-r), h - 8, f"{MINUS}{r:g}", "start"),
+        Label(sx(0), h - 8, "0", "middle"),
+        Label(sx(r), h - 8, f"{r:g}", "end"),
+        Label(sx(-r) + 2, pad - 10, "GELU(x)", "start"),
+    ]
+    outside = int(((pre < -r) | (pre > r)).sum())
+    return Plot(w, h, curve, bars, dots, axes, sx(0), sy(0), outside)
+
+
+def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
+    """Top neurons per token in block `state.layer`, and GELU applied to the selected token."""
+    cfg = trace.config
+    b = state.layer - 1
+    n = trace.n_tokens
+    chosen = selected_index(state, n)
+    pre, act = trace[f"block{b}.mlp.pre"], trace[f"block{b}.mlp.act"]
+    out = np.linalg.norm(trace[f"block{b}.mlp.out"].astype(np.float64), axis=-1)
+    k = min(TOP_NEURONS, act.shape[1])
+    tops = np.argsort(-act, axis=1, kind="stable")[:, :k]
+    scale = float(np.abs(act[np.arange(n)[:, None], tops]).max()) or 1.0
+    rows = []
+    for i in range(n):
+        neurons = []
+        for j in tops[i]:
+            fill = diverging(float(act[i, j]), scale)
+            neurons.append(
+                Neuron(int(j), num(pre[i, j], 3), num(act[i, j], 3), exact(act[i, j]), fill, ink(fill))
+            )
+        rows.append(
+            NeuronRow(
+                position=i + 1,
+                label=short(tok(trace.ids[i]).label, 14),
+                neurons=neurons,
+                active=int((act[i] > 0.5).sum()),
+                out_norm=num(out[i]),
+                selected=i == chosen,
+                link=link(state, "panel", token=i + 1),
+            )
+        )
+    return Mlp(
+        layer=state.layer,
+        prefix=f"block{b}",
+        n_embd=cfg.n_embd,
+        hidden=act.shape[1],
+        rows=rows,
+        plot=_plot(pre[chosen].astype(np.float64), act[chosen].astype(np.float64), tops[chosen]),
+        selected_label=show(tok(trace.ids[chosen]).label),
+        blocks=[(i + 1, link(state, "panel", layer=i + 1), i == b) for i in range(cfg.n_layer)],
+    )

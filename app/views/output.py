@@ -1,0 +1,200 @@
+"""The output panel: last-position logits -> ÷ temperature -> top-k / top-p -> softmax -> a seeded draw.
+
+Also, in their own section because the sampling controls do not change them: the logit lens (the top guess
+if GPT-2 stopped after each block) and the timeline of generated tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.state import State, fmt_float
+from app.views.common import num, percent, sequential, short, show
+from app.views.links import Link, link
+from model import Sampling, Token, Trace, sample
+
+TOP_ROWS = 10
+BAR_WIDTH = 200.0
+
+
+@dataclass(frozen=True)
+class Bar:
+    rank: int  # 1 = most likely before filtering
+    id: int
+    label: str
+    logit: str
+    scaled: str
+    prob_all: float  # softmax over the whole vocabulary
+    prob: float  # after top-k / top-p, renormalised; 0 when cut
+    prob_text: str
+    kept: bool
+    sampled: bool
+    width: float  # bar length in SVG units
+    fill: str
+
+
+@dataclass(frozen=True)
+class LensStep:
+    block: int  # counted from 1
+    label: str
+    id: int
+    prob: float
+    prob_text: str
+    fill: str
+    width: float
+    final: bool
+
+
+@dataclass(frozen=True)
+class Generated:
+    position: int  # counted from 1 among all tokens
+    id: int
+    label: str
+    prob: float  # the model's own probability for it (temperature 1, no filter)
+    prob_text: str
+
+
+@dataclass(frozen=True)
+class Output:
+    temperature: str
+    filter_text: str  # e.g. "top-k 40, then top-p 0.9" or "no filter"
+    bars: list[Bar]
+    extra: Bar | None  # the sampled token when it is not among the top rows
+    kept_count: int
+    kept_mass: float
+    kept_mass_text: str
+    vocab: int
+    sampled_id: int
+    sampled_label: str
+    sampled_prob_text: str
+    draw_seed: int
+    greedy_label: str
+    last_label: str
+
+
+@dataclass(frozen=True)
+class Lens:
+    steps: list[LensStep]
+    generated: list[Generated]
+    undo: Link
+    clear: Link
+
+
+def draw(trace: Trace, state: State, *, greedy: bool = False) -> Sampling:
+    """The sampling the page shows and Generate uses: seed + number of tokens generated so far."""
+    return sample(
+        trace.logits,
+        state.temperature,
+        state.top_k,
+        state.top_p,
+        seed=state.seed + len(state.gen),
+        greedy=greedy,
+    )
+
+
+def _filter_text(state: State) -> str:
+    parts = []
+    if state.top_k is not None:
+        parts.append(f"top-k {state.top_k}")
+    if state.top_p is not None:
+        parts.append(f"top-p {fmt_float(state.top_p)}")
+    return ", then ".join(parts) if parts else "no filter"
+
+
+def _bar(rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int], Token]) -> Bar:
+    p = float(s.probs[i])
+    return Bar(
+        rank=rank,
+        id=i,
+        label=short(tok(i).label, 18),
+        logit=num(logits[i], 4),
+        scaled=num(s.scaled[i], 4),
+        prob_all=float(s.probs_all[i]),
+        prob=p,
+        prob_text=percent(p),
+        kept=p > 0,
+        sampled=i == s.token,
+        width=max(BAR_WIDTH * p, 1.0 if p > 0 else 0.0),
+        fill=sequential(p),
+    )
+
+
+def lens_steps(trace: Trace, tok: Callable[[int], Token]) -> list[LensStep]:
+    """The top guess after each block (temperature 1, no filter)."""
+    rows = trace.lens(1)
+    last = len(rows) - 1
+    return [
+        LensStep(
+            block=r.block + 1,
+            label=short(tok(r.ids[0]).label, 10),
+            id=r.ids[0],
+            prob=r.probs[0],
+            prob_text=percent(r.probs[0]),
+            fill=sequential(r.probs[0]),
+            width=max(60 * r.probs[0], 1.0),
+            final=r.block == last,
+        )
+        for r in rows
+    ]
+
+
+def generated(
+    gen: Sequence[int], step_logits: Sequence[np.ndarray], first: int, tok: Callable[[int], Token]
+) -> list[Generated]:
+    """Each generated token with the probability the model gave it at its step (temperature 1)."""
+    out = []
+    for n, (i, logits) in enumerate(zip(gen, step_logits, strict=True)):
+        z = np.asarray(logits, dtype=np.float64)
+        p = float(np.exp(z[i] - z.max()) / np.exp(z - z.max()).sum())
+        out.append(
+            Generated(position=first + n + 1, id=i, label=show(tok(i).label), prob=p, prob_text=percent(p))
+        )
+    return out
+
+
+def output_view(
+    trace: Trace,
+    state: State,
+    s: Sampling,
+    tok: Callable[[int], Token],
+) -> Output:
+    """Everything the output panel prints, from the cached trace and one sampling."""
+    logits = trace.logits
+    top = s.top(TOP_ROWS)
+    bars = [_bar(r + 1, int(i), s, logits, tok) for r, i in enumerate(top)]
+    extra = None
+    if s.token not in {b.id for b in bars}:
+        rank = int((s.probs_all > s.probs_all[s.token]).sum()) + 1
+        extra = _bar(rank, s.token, s, logits, tok)
+    greedy = int(s.kept_top(1)[0])
+    return Output(
+        temperature=fmt_float(state.temperature),
+        filter_text=_filter_text(state),
+        bars=bars,
+        extra=extra,
+        kept_count=s.kept_count,
+        kept_mass=s.kept_mass,
+        kept_mass_text=percent(s.kept_mass),
+        vocab=int(logits.size),
+        sampled_id=s.token,
+        sampled_label=show(tok(s.token).label),
+        sampled_prob_text=percent(s.probs[s.token]),
+        draw_seed=state.seed + len(state.gen),
+        greedy_label=show(tok(greedy).label),
+        last_label=show(tok(trace.ids[-1]).label),
+    )
+
+
+def lens_view(
+    trace: Trace, state: State, tok: Callable[[int], Token], step_logits: Sequence[np.ndarray] = ()
+) -> Lens:
+    """The logit lens and the generated tokens: neither depends on temperature, top-k, top-p or seed."""
+    return Lens(
+        steps=lens_steps(trace, tok),
+        generated=generated(state.gen, step_logits, trace.n_tokens - len(state.gen), tok),
+        undo=link(state, "lens", gen=state.gen[:-1]),
+        clear=link(state, "lens", gen=()),
+    )

@@ -1,0 +1,404 @@
+"""The overview: a Sankey-style picture of the whole forward pass, with each token's stream drawn.
+
+tokens -> embedding -> block 1 … block N (a stack, or side by side when expanded) -> final LayerNorm and
+unembedding -> the next-token probabilities, which fan out of the last token's stream as ribbons as wide as
+their probability. Every box links to its panel. All geometry is in SVG user units, 1000 wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.state import State
+from app.views.common import SAMPLED, SELECTED, STREAM, Label, num, percent, short, show
+from app.views.links import Link, link
+from app.views.tokens import selected_index
+from model import Sampling, Token, Trace
+
+WIDTH = 1000.0
+TOP = 100.0  # first stream row starts here
+X_LABEL, X_EMBED, W_EMBED = 112.0, 120.0, 56.0
+X_PLATE, W_PLATE = 206.0, 440.0
+X_ATTN, W_ATTN = 246.0, 110.0
+X_MLP, W_MLP = 452.0, 90.0
+X_FINAL, W_FINAL = 682.0, 56.0
+X_CAND = 836.0
+CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class Box:
+    """A clickable component (or a decoration when kind is "back")."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    title: str
+    link: Link
+    selected: bool = False
+    kind: str = "node"  # node | plate | back | nav | sub | mark
+    text: Label | None = None
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One token's residual stream, a horizontal band."""
+
+    x: float
+    y: float  # top edge
+    w: float
+    h: float
+    label: Label
+    title: str
+    link: Link
+    selected: bool
+    fill: str
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A path: an attention link or a probability ribbon."""
+
+    d: str
+    title: str
+    value: str  # the probability it stands for, for data-value
+    stroke: str = "none"
+    width: float = 0.0
+    fill: str = "none"
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    r: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A possible next token at the end of its ribbon."""
+
+    id: int
+    x: float
+    y: float
+    h: float
+    fill: str
+    title: str
+    prob: str  # exact, for data-prob
+    text: Label
+    sampled: bool
+
+
+@dataclass(frozen=True)
+class Overview:
+    width: float
+    height: float
+    headers: list[Label]
+    streams: list[Stream]
+    boxes: list[Box]
+    curves: list[Curve]
+    ribbons: list[Curve]
+    candidates: list[Candidate]
+    others: Label | None
+    dots: list[Dot]
+    output_link: Link
+    output_box: tuple[float, float, float, float]
+    expanded: bool
+    expand_link: Link
+    font: float
+    layer: int
+    head: int
+    n_layer: int
+
+
+def _ribbon(x0: float, a0: float, b0: float, x1: float, a1: float, b1: float) -> str:
+    """A band from the vertical span a0..b0 at x0 to a1..b1 at x1, with smooth S-shaped edges."""
+    xm = (x0 + x1) / 2
+    return (
+        f"M{x0:.1f},{a0:.2f} C{xm:.1f},{a0:.2f} {xm:.1f},{a1:.2f} {x1:.1f},{a1:.2f} "
+        f"L{x1:.1f},{b1:.2f} C{xm:.1f},{b1:.2f} {xm:.1f},{b0:.2f} {x0:.1f},{b0:.2f} Z"
+    )
+
+
+def _blocks(
+    trace: Trace, state: State, ys: list[float], band: float, area: float, chosen: int, words: list[str]
+) -> tuple[list[Box], list[Curve], list[Dot]]:
+    """The transformer blocks: a stack showing the selected block's insides, or all blocks side by side."""
+    cfg = trace.config
+    layer, head = state.layer - 1, state.head - 1
+    boxes: list[Box] = []
+    curves: list[Curve] = []
+    dots: list[Dot] = []
+    plate_y, plate_h = TOP - 56, area + 64
+    if state.expand:
+        slot = W_PLATE / cfg.n_layer
+        for b in range(cfg.n_layer):
+            x = X_PLATE + b * slot
+            number = Label(x + slot / 2, TOP - 36, str(b + 1), "middle", b == layer) if slot >= 12 else None
+            boxes.append(
+                Box(
+                    x + 1,
+                    plate_y,
+                    slot - 2,
+                    plate_h,
+                    f"block {b + 1}",
+                    link(state, "panel", layer=b + 1),
+                    b == layer,
+                    "plate",
+                    number,
+                )
+            )
+            for k, (what, view) in enumerate((("attention", "attention"), ("MLP", "mlp"))):
+                boxes.append(
+                    Box(
+                        x + slot * (0.12 + 0.42 * k),
+                        TOP - 8,
+                        slot * 0.34,
+                        area + 16,
+                        f"block {b + 1}: {what}",
+                        link(state, "panel", view=view, layer=b + 1),
+                        b == layer and state.view == view,
+                        "sub",
+                    )
+                )
+        return boxes, curves, dots
+
+    for k in (2, 1):  # the stack: plates peeking out behind the selected block
+        if cfg.n_layer > k:
+            boxes.append(
+                Box(X_PLATE + 7 * k, plate_y - 7 * k, W_PLATE, plate_h, "", link(state), kind="back")
+            )
+    boxes.append(
+        Box(
+            X_PLATE,
+            plate_y,
+            W_PLATE,
+            plate_h,
+            "the selected block; the others are stacked behind it",
+            link(state, "panel"),
+            kind="plate",
+            text=Label(X_PLATE + 10, TOP - 37, f"Block {state.layer} of {cfg.n_layer}", "start"),
+        )
+    )
+    nav_w = min(22.0, (W_PLATE - 150) / cfg.n_layer)
+    for b in range(cfg.n_layer):
+        x = X_PLATE + 140 + b * nav_w
+        number = (
+            Label(x + (nav_w - 3) / 2, TOP - 38, str(b + 1), "middle", b == layer) if nav_w >= 14 else None
+        )
+        boxes.append(
+            Box(
+                x,
+                TOP - 50,
+                nav_w - 3,
+                17,
+                f"block {b + 1}",
+                link(state, "panel", layer=b + 1),
+                b == layer,
+                "nav",
+                number,
+            )
+        )
+    boxes += [
+        Box(
+            X_ATTN,
+            TOP - 8,
+            W_ATTN,
+            area + 16,
+            f"block {state.layer}: LayerNorm, then {cfg.n_head} attention heads "
+            f"(lines: head {state.head}, for the selected token)",
+            link(state, "panel", view="attention"),
+            state.view == "attention",
+            "sub",
+            Label(X_ATTN + W_ATTN / 2, TOP - 14, f"Attention · head {state.head}", "middle"),
+        ),
+        Box(
+            X_MLP,
+            TOP - 8,
+            W_MLP,
+            area + 16,
+            f"block {state.layer}: LayerNorm, then the MLP (bars: size of its output per token)",
+            link(state, "panel", view="mlp"),
+            state.view == "mlp",
+            "sub",
+            Label(X_MLP + W_MLP / 2, TOP - 14, "MLP", "middle"),
+        ),
+    ]
+    probs = trace[f"block{layer}.attn.probs"][head]
+    y_q = ys[chosen]
+    x0, x1 = X_ATTN + 4, X_ATTN + W_ATTN - 4
+    for j in range(chosen + 1):
+        p = float(probs[chosen, j])
+        d = f"M{x0},{ys[j]:.2f} C{x0 + 50},{ys[j]:.2f} {x1 - 50},{y_q:.2f} {x1},{y_q:.2f}"
+        curves.append(
+            Curve(
+                d=d,
+                stroke=SELECTED,
+                width=max(0.6, 12 * p),
+                value=f"{p:.9g}",
+                title=f"{words[chosen]!r} reads {percent(p)} from {words[j]!r} "
+                f"(block {state.layer}, head {state.head})",
+            )
+        )
+    out = np.linalg.norm(trace[f"block{layer}.mlp.out"].astype(np.float64), axis=-1)
+    top_out = float(out.max()) or 1.0
+    for i, y in enumerate(ys):
+        w = (W_MLP - 16) * float(out[i]) / top_out
+        boxes.append(
+            Box(
+                X_MLP + 8,
+                y - band * 0.35,
+                max(w, 1.0),
+                band * 0.7,
+                f"size of the MLP's output for {words[i]!r}: {num(out[i])}",
+                link(state, "panel", view="mlp", token=i + 1),
+                i == chosen,
+                "mark",
+            )
+        )
+        dots += [
+            Dot(X_ATTN + W_ATTN + 14, y, min(5.0, band * 0.45)),
+            Dot(X_MLP + W_MLP + 14, y, min(5.0, band * 0.45)),
+        ]
+    return boxes, curves, dots
+
+
+def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token]) -> Overview:
+    """Geometry of the overview for this trace, state and sampling."""
+    cfg = trace.config
+    n = trace.n_tokens
+    chosen = selected_index(state, n)
+    row = min(30.0, max(9.0, 320.0 / n))
+    band = min(14.0, row * 0.5)
+    font = min(14.0, max(8.0, row * 0.55))
+    area = max(n * row, CANDIDATES * 34.0 + 50)
+    offset = (area - n * row) / 2
+    ys = [TOP + offset + (i + 0.5) * row for i in range(n)]
+    bottom = TOP + area
+    words = [show(tok(i).label) for i in trace.ids]
+
+    headers = [
+        Label(X_EMBED + W_EMBED / 2, 18, "Embedding", "middle"),
+        Label(X_PLATE + W_PLATE / 2, 18, f"{cfg.n_layer} transformer blocks", "middle"),
+        Label(X_FINAL + W_FINAL / 2, 18, "Unembed", "middle"),
+        Label(X_CAND + 60, 18, "Next token", "middle"),
+    ]
+    streams = []
+    for i, y in enumerate(ys):
+        sel = i == chosen
+        streams.append(
+            Stream(
+                x=X_LABEL + 2,
+                y=y - band / 2,
+                w=X_FINAL - X_LABEL - 2,
+                h=band,
+                selected=sel,
+                label=Label(X_LABEL - 4, y, short(tok(trace.ids[i]).label, 12), "end", sel),
+                fill=SELECTED if sel else STREAM,
+                link=link(state, "panel", view="residual", token=i + 1),
+                title=f"token {i + 1}, {words[i]!r} (id {trace.ids[i]}): its residual stream",
+            )
+        )
+    boxes = [
+        Box(
+            X_EMBED,
+            TOP - 8,
+            W_EMBED,
+            area + 16,
+            "Embedding: a token vector plus a position vector",
+            link(state, "panel", view="embedding"),
+            state.view == "embedding",
+        )
+    ]
+    block_boxes, curves, dots = _blocks(trace, state, ys, band, area, chosen, words)
+    boxes += block_boxes
+    boxes.append(
+        Box(
+            X_FINAL,
+            TOP - 8,
+            W_FINAL,
+            area + 16,
+            "final LayerNorm, then the unembedding: the token-embedding table, transposed (no bias), "
+            "gives one score per vocabulary entry",
+            link(state, "output"),
+        )
+    )
+
+    # The last token's stream fans out into the likeliest next tokens, each ribbon as wide as its probability.
+    ids = [int(i) for i in s.kept_top(CANDIDATES)]
+    if s.token not in ids:
+        ids.append(s.token)
+    span = min(area - 8, 150.0)
+    src = min(max(ys[-1] - span / 2, TOP - 4), bottom + 4 - span)
+    step = (area - 20) / (len(ids) + 1)
+    x0, x1 = X_FINAL + W_FINAL, X_CAND
+    ribbons, candidates = [], []
+    for k, i in enumerate(ids):
+        p = float(s.probs[i])
+        h = span * p
+        yc = TOP + step * (k + 0.5)
+        label = show(tok(i).label)
+        ribbons.append(
+            Curve(
+                d=_ribbon(x0, src, src + h, x1, yc - h / 2, yc + h / 2),
+                fill=SELECTED,
+                title=f"{label!r}: {percent(p)}",
+                value=f"{p:.9g}",
+            )
+        )
+        src += h
+        th = max(h, 2.0)
+        mark = "★ " if i == s.token else ""
+        candidates.append(
+            Candidate(
+                id=i,
+                x=x1,
+                y=yc - th / 2,
+                h=th,
+                fill=SAMPLED if i == s.token else SELECTED,
+                title=f"{label!r}: {percent(p)}",
+                prob=f"{p:.9g}",
+                sampled=i == s.token,
+                text=Label(
+                    x1 + 12, yc, f"{mark}{short(tok(i).label, 11)}  {percent(p)}", "start", i == s.token
+                ),
+            )
+        )
+    rest = max(0.0, 1.0 - float(sum(s.probs[i] for i in ids)))
+    others = None
+    if s.kept_count > len(ids):
+        h = span * rest
+        yc = TOP + step * (len(ids) + 0.5)
+        ribbons.append(
+            Curve(
+                d=_ribbon(x0, src, src + h, x1, yc - h / 2, yc + h / 2),
+                fill=STREAM,
+                title=f"all other tokens: {percent(rest)}",
+                value=f"{rest:.9g}",
+            )
+        )
+        others = Label(x1 + 12, yc, f"{s.kept_count - len(ids)} others  {percent(rest)}", "start")
+    return Overview(
+        width=WIDTH,
+        height=bottom + 16,
+        headers=headers,
+        streams=streams,
+        boxes=boxes,
+        curves=curves,
+        ribbons=ribbons,
+        candidates=candidates,
+        others=others,
+        dots=dots,
+        output_link=link(state, "output"),
+        output_box=(X_CAND - 6, TOP - 8, WIDTH - X_CAND + 4, area + 16),
+        expanded=state.expand,
+        expand_link=link(state, "overview", expand=not state.expand),
+        font=font,
+        layer=state.layer,
+        head=state.head,
+        n_layer=cfg.n_layer,
+    )
