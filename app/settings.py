@@ -17,7 +17,16 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, le=64, description="server processes; each holds its own copy of the model")
     threads: int = Field(0, ge=0, le=256, description="onnxruntime threads per model run (0: one per core)")
-    hub_timeout: float = Field(10.0, gt=0, le=120, description="seconds to wait for the hub before falling back")
+    hub_timeout: float = Field(10.0, gt=0, le=120, description="seconds to wait for the hub, then fall back")
     cache_mb: int = Field(512, ge=0, le=65536, description="trace cache size in MB")
     max_tokens: int = Field(256, ge=1, le=1024, description="longest prompt in tokens")
     max_chars: int = Field(4000, ge=1, le=100_000, description="longest prompt in characters")
+
+    # A lecture hall at once (app/limits.py): bounded model runs, request limits, an optional rate limit.
+    max_running: int = Field(1, ge=1, le=64, description="model runs at once per worker process")
+    queue_size: int = Field(32, ge=0, le=10_000, description="model runs that may wait; past that, HTTP 503")
+    queue_timeout: float = Field(15.0, gt=0, le=600, description="seconds a run may wait, then HTTP 503")
+    max_url: int = Field(8192, ge=256, le=1_000_000, description="longest URL (path + query) in bytes")
+    max_body: int = Field(1024, ge=0, le=10_000_000, description="largest request body in bytes")
+    rate_limit: float = Field(0.0, ge=0, le=10_000, description="requests/second per client IP (0: off)")
+    rate_burst: int = Field(60, ge=1, le=100_000, description="requests a client may send in a burst")

@@ -95,10 +95,7 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
             kept = kept[: int(np.searchsorted(cum, top_p - 1e-12) + 1)]
     if kept is None:  # no filter: keep everything, and never sort the vocabulary
         probs, kept_mass = probs_all, 1.0
-        if greedy:
-            token = int(np.argmax(probs_all))
-        else:
-            token = _draw(np.arange(probs_all.size), probs_all, seed)
+        token = int(np.argmax(probs_all)) if greedy else _draw(np.arange(probs_all.size), probs_all, seed)
     else:
         probs = np.zeros_like(probs_all)
         kept_mass = float(probs_all[kept].sum())

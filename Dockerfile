@@ -1,0 +1,27 @@
+# Glassbox for a classroom: the model and its built graph are baked in, so the container needs no internet.
+#   docker build -t glassbox .                 (--build-arg MODEL=distilgpt2 for another model)
+#   docker run -d -p 8000:8000 glassbox        (then open http://<this machine>:8000/)
+# Every command run below is also run by .ci/run or by the tests it runs, in a fresh virtualenv.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN useradd --create-home --uid 10001 glassbox
+
+COPY . /tmp/glassbox
+RUN pip install /tmp/glassbox && rm -rf /tmp/glassbox
+
+USER glassbox
+WORKDIR /home/glassbox
+ARG MODEL=gpt2
+ENV GLASSBOX_MODEL=${MODEL}
+# into ~/.cache/huggingface and ~/.cache/glassbox of the user that serves
+RUN glassbox download "$MODEL" && glassbox export --model "$MODEL"
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GLASSBOX_PORT', '8000'), timeout=4)"]
+CMD ["glassbox", "serve", "--host", "0.0.0.0"]
