@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.settings import Settings
@@ -25,11 +26,12 @@ from app.settings import Settings
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
 HTMX_URL = "/static/vendor/htmx.min.js"
 # htmx reads its settings from this tag: no inline <style> (the CSP forbids it), no eval, swap 4xx pages
-# (they carry the message for the user).
+# (they carry the message for the user) and 503 (the server is busy: app/limits.py retargets it to the
+# messages box).
 HTMX_CONFIG = (
     '{"includeIndicatorStyles": false, "allowEval": false, "allowScriptTags": false, '
     '"historyCacheSize": 0, "defaultSettleDelay": 0, "refreshOnHistoryMiss": true, "responseHandling": ['
-    '{"code": "204", "swap": false}, {"code": "[234]..", "swap": true}, '
+    '{"code": "204", "swap": false}, {"code": "[234]..", "swap": true}, {"code": "503", "swap": true}, '
     '{"code": "5..", "swap": false, "error": true}]}'
 )
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -85,10 +87,17 @@ def make_templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates change only with a new release: no file check on every render
+        extensions=["jinja2.ext.i18n"],
     )
+    # {{ _("…") }} in templates: the request's language (app/i18n.py), variables escaped, never the message
+    env.install_gettext_callables(i18n._, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     css = STATIC_DIR / "style.css"
+    figures_css = STATIC_DIR / "figures.css"
     env.globals.update(
         css_url=f"/static/style.css?v={asset_version(css)}",
+        figures_css_url=f"/static/figures.css?v={asset_version(figures_css)}",
+        html_lang=i18n.html_lang,
         htmx_url=f"{HTMX_URL}?v={asset_version(HTMX_FILE)}",
         htmx_config=HTMX_CONFIG,
     )
@@ -104,6 +113,10 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         if getattr(app.state, "serving", None) is None:
             app.state.serving = load_for_serving(settings)
             app.state.banner = banner_text(app.state.serving)
+        # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs
+        limits.attach(app)
+        limits.tune_thread_pool(settings)
+        logs.hide_queries()
         yield
 
     app = FastAPI(
@@ -121,7 +134,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     app.state.banner = banner_text(serving) if serving is not None else None
     app.state.templates = make_templates()
 
-    from app.routes import api, pages
+    from app.routes import api, export, pages
 
     @app.get(HTMX_URL, include_in_schema=False)
     def htmx() -> FileResponse:
@@ -130,7 +143,17 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(export.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    # gzip level 4: a page's HTML shrinks about 7x, in a third of the time of the default level 9
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=4)
+
+    # A lecture hall at once (app/limits.py): the model run queue with its 503 answer, request limits
+    # (414, 413, 429) and the finished-page cache, outside gzip; /api/stats (cache hit rates, queue, memory)
+    from app.routes import stats
+
+    app.include_router(stats.router)
+    limits.install(app, settings)
+
     app.add_middleware(SecurityHeaders)
     return app

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import quote_plus
 
+from app.i18n import LANGUAGES, _, normalize
+
 REFERENCE_PROMPTS = (
     "Data visualization empowers users to",
     "Artificial Intelligence is transforming the",
@@ -25,6 +27,7 @@ VIEWS = ("embedding", "attention", "mlp", "residual")
 STEPS = ("qkv", "scores", "scaled", "masked", "probs", "heads", "concat", "out")
 ACTIONS = ("run", "generate", "greedy", "undo", "clear")
 
+TOUR_STEPS = 21  # app/views/tour.py has one entry per step; a test keeps the two equal
 TEMPERATURE = (0.05, 5.0, 0.8)  # slider minimum, maximum, default
 MAX_SEED = 2**32 - 1
 MAX_GENERATED = 64
@@ -59,6 +62,8 @@ class State:
     step: str = "qkv"
     expand: bool = False
     present: bool = False
+    lang: str = ""  # "" when the URL does not choose one (the browser's Accept-Language decides)
+    tour: int | None = None  # the guided tour's step, counted from 1
 
     def params(self, **changes: object) -> dict[str, str]:
         """The query parameters of this state (with `changes`), in a stable order."""
@@ -85,6 +90,10 @@ class State:
             out["expand"] = "1"
         if s.present:
             out["present"] = "1"
+        if s.tour is not None:
+            out["tour"] = str(s.tour)
+        if s.lang:
+            out["lang"] = s.lang
         return out
 
     def url(self, anchor: str = "", **changes: object) -> str:
@@ -111,6 +120,7 @@ class Parsed:
     messages: list[str] = field(default_factory=list)
     action: str | None = None
     text_ok: bool = True  # False: there is no usable text, so nothing can be traced
+    given: frozenset[str] = frozenset()  # the controls the URL set (non-empty values)
 
 
 def text_digest(text: str) -> str:
@@ -127,11 +137,19 @@ def _int(raw: str, name: str, lo: int, hi: int, default: int, messages: list[str
     try:
         value = int(raw.strip())
     except ValueError:
-        messages.append(f"{name} must be a whole number from {lo} to {hi}; using {default}.")
+        messages.append(
+            _("{name} must be a whole number from {lo} to {hi}; using {default}.").format(
+                name=name, lo=lo, hi=hi, default=default
+            )
+        )
         return default
     if not lo <= value <= hi:
         clamped = min(max(value, lo), hi)
-        messages.append(f"{name} must be from {lo} to {hi}; using {clamped}.")
+        messages.append(
+            _("{name} must be from {lo} to {hi}; using {value}.").format(
+                name=name, lo=lo, hi=hi, value=clamped
+            )
+        )
         return clamped
     return value
 
@@ -141,16 +159,24 @@ def _float(raw: str, name: str, lo: float, hi: float, default: float, messages: 
         value = float(raw.strip())
     except ValueError:
         messages.append(
-            f"{name} must be a number from {fmt_float(lo)} to {fmt_float(hi)}; using {fmt_float(default)}."
+            _("{name} must be a number from {lo} to {hi}; using {default}.").format(
+                name=name, lo=fmt_float(lo), hi=fmt_float(hi), default=fmt_float(default)
+            )
         )
         return default
     if not math.isfinite(value):
-        messages.append(f"{name} must be a finite number; using {fmt_float(default)}.")
+        messages.append(
+            _("{name} must be a finite number; using {default}.").format(
+                name=name, default=fmt_float(default)
+            )
+        )
         return default
     if not lo <= value <= hi:
         clamped = min(max(value, lo), hi)
         messages.append(
-            f"{name} must be from {fmt_float(lo)} to {fmt_float(hi)}; using {fmt_float(clamped)}."
+            _("{name} must be from {lo} to {hi}; using {value}.").format(
+                name=name, lo=fmt_float(lo), hi=fmt_float(hi), value=fmt_float(clamped)
+            )
         )
         return clamped
     return value
@@ -170,19 +196,23 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     else:
         text = raw_text.replace("\r\n", "\n")
         if not text.strip():
-            messages.append("Type some text for GPT-2 to read.")
+            messages.append(_("Type some text for GPT-2 to read."))
             text_ok = False
         elif len(text) > limits.max_chars:
             messages.append(
-                f"The text has {len(text)} characters; this server takes at most {limits.max_chars}. "
-                "Shorten it and try again."
+                _(
+                    "The text has {n} characters; this server takes at most {limit}. "
+                    "Shorten it and try again."
+                ).format(n=len(text), limit=limits.max_chars)
             )
             text_ok = False
 
     model = query.get("model", "").strip() or limits.model
     if model != limits.model:
         messages.append(
-            f"This server runs the model {limits.model!r}, not {model[:80]!r}; showing {limits.model!r}."
+            _("This server runs the model {served}, not {asked}; showing {served}.").format(
+                served=repr(limits.model), asked=repr(model[:80])
+            )
         )
         model = limits.model
 
@@ -191,12 +221,16 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         try:
             ids = tuple(int(part) for part in raw_gen.split(","))
         except ValueError:
-            messages.append("The generated tokens in the link (gen=…) are not token ids; they were dropped.")
+            messages.append(
+                _("The generated tokens in the link (gen=…) are not token ids; they were dropped.")
+            )
         else:
             if len(ids) > MAX_GENERATED or any(not 0 <= i < limits.vocab_size for i in ids):
                 messages.append(
-                    f"gen must list at most {MAX_GENERATED} token ids from 0 to "
-                    f"{limits.vocab_size - 1}; the generated tokens were dropped."
+                    _(
+                        "gen must list at most {n} token ids from 0 to {top}; "
+                        "the generated tokens were dropped."
+                    ).format(n=MAX_GENERATED, top=limits.vocab_size - 1)
                 )
             else:
                 gen = ids
@@ -208,28 +242,41 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         raw = query.get(name)
         return raw if raw is not None and raw.strip() != "" else None
 
-    layer = _int(raw, "Block", 1, limits.n_layer, 1, messages) if (raw := get("layer")) else 1
-    head = _int(raw, "Head", 1, limits.n_head, 1, messages) if (raw := get("head")) else 1
-    token = _int(raw, "Token", 1, 100_000, 1, messages) if (raw := get("token")) else None
+    layer = _int(raw, _("Block"), 1, limits.n_layer, 1, messages) if (raw := get("layer")) else 1
+    head = _int(raw, _("Head"), 1, limits.n_head, 1, messages) if (raw := get("head")) else 1
+    token = _int(raw, _("Token"), 1, 100_000, 1, messages) if (raw := get("token")) else None
     lo, hi, default = TEMPERATURE
     temperature = (
-        _float(raw, "Temperature", lo, hi, default, messages) if (raw := get("temperature")) else default
+        _float(raw, _("Temperature"), lo, hi, default, messages) if (raw := get("temperature")) else default
     )
     top_k = _int(raw, "top-k", 1, limits.vocab_size, 40, messages) if (raw := get("top_k")) else None
     top_p = _float(raw, "top-p", 0.01, 1.0, 0.9, messages) if (raw := get("top_p")) else None
-    seed = _int(raw, "Seed", 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
+    seed = _int(raw, _("Seed"), 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
+    tour = _int(raw, _("Tour step"), 1, TOUR_STEPS, 1, messages) if (raw := get("tour")) else None
 
     view = (get("view") or "attention").strip().lower()
     if view not in VIEWS:
-        messages.append(f"There is no panel called {view[:40]!r}; showing attention.")
+        messages.append(_("There is no panel called {name}; showing attention.").format(name=repr(view[:40])))
         view = "attention"
     step = (get("step") or "qkv").strip().lower()
     if step not in STEPS:
-        messages.append(f"There is no attention step called {step[:40]!r}; showing the first.")
+        messages.append(
+            _("There is no attention step called {name}; showing the first.").format(name=repr(step[:40]))
+        )
         step = "qkv"
+    lang = ""
+    if raw_lang := get("lang"):
+        lang = normalize(raw_lang) or ""
+        if not lang:
+            names = ", ".join(f"{code} ({name})" for code, (_c, name) in LANGUAGES.items())
+            messages.append(
+                _("There is no translation called {name}; the languages are {names}.").format(
+                    name=repr(raw_lang[:20]), names=names
+                )
+            )
     action = (get("action") or "").strip().lower() or None
     if action is not None and action not in ACTIONS:
-        messages.append(f"Unknown button {action[:40]!r}; nothing was done.")
+        messages.append(_("Unknown button {name}; nothing was done.").format(name=repr(action[:40])))
         action = None
 
     state = State(
@@ -247,5 +294,8 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         step=step,
         expand=_flag(query.get("expand")),
         present=_flag(query.get("present")),
+        lang=lang,
+        tour=tour,
     )
-    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok)
+    given = frozenset(key for key, value in query.items() if value.strip())
+    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok, given=given)

@@ -5,6 +5,7 @@ request -> parse_state -> tokenize -> trace (cached) -> sampling -> views -> tem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,21 +13,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2_fragments import render_block
 
+from app import i18n
+from app.i18n import _
 from app.loading import Serving
 from app.state import MAX_GENERATED, REFERENCE_PROMPTS, STEPS, TEMPERATURE, Limits, Parsed, State, parse_state
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
-from app.views.links import link
+from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
+from app.views.numbers import table_names
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import overview_view
 from app.views.residual import residual_view
-from app.views.tokens import chips
+from app.views.tokens import chip_groups, chips
+from app.views.tour import link_to, tour_target, tour_view
 from model import Token, Trace
 
 router = APIRouter()
 
-PANELS = {
+PANELS: dict[str, Callable[..., Any]] = {
     "embedding": embedding_view,
     "attention": attention_view,
     "mlp": mlp_view,
@@ -57,6 +62,12 @@ def limits_of(serving: Serving, max_chars: int) -> Limits:
     )
 
 
+def language_of(request: Request) -> str:
+    """`lang=` in the URL, else the browser's Accept-Language, else English."""
+    asked = request.query_params.get("lang", "")
+    return i18n.normalize(asked) or i18n.negotiate(request.headers.get("accept-language"))
+
+
 def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     """Tokenize, apply the button pressed (Generate, Greedy, Undo, Clear) and trace the result."""
     gpt2 = serving.gpt2
@@ -67,27 +78,34 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     prompt = gpt2.tokenize(state.text)
     limit = min(max_tokens, gpt2.config.n_positions)
     if not prompt:
-        result.errors.append("This text gives no tokens; type some words.")
+        result.errors.append(_("This text gives no tokens; type some words."))
         return result
     if len(prompt) > limit:
         result.errors.append(
-            f"The text is {len(prompt)} tokens long; this server takes at most {limit}. "
-            "Shorten it and try again."
+            _(
+                "The text is {n} tokens long; this server takes at most {limit}. Shorten it and try again."
+            ).format(n=len(prompt), limit=limit)
         )
         return result
     if len(prompt) + len(state.gen) > limit:
         state = replace(state, gen=state.gen[: limit - len(prompt)])
-        result.notices.append(f"Only {limit} tokens fit; later generated tokens were dropped.")
+        result.notices.append(
+            _("Only {limit} tokens fit; later generated tokens were dropped.").format(limit=limit)
+        )
 
     action = parsed.action
     if action in ("generate", "greedy"):
         ids = [t.id for t in prompt] + list(state.gen)
         if len(ids) >= limit:
-            result.notices.append(f"The text has reached {limit} tokens, the most this server runs.")
+            result.notices.append(
+                _("The text has reached {limit} tokens, the most this server runs.").format(limit=limit)
+            )
         elif len(state.gen) >= MAX_GENERATED:
             result.notices.append(
-                f"{MAX_GENERATED} tokens have been generated, the most one page keeps. "
-                "Press Run with the text you like to go on from there."
+                _(
+                    "{n} tokens have been generated, the most one page keeps. "
+                    "Press Run with the text you like to go on from there."
+                ).format(n=MAX_GENERATED)
             )
         else:
             s = draw(gpt2.trace(ids), state, greedy=action == "greedy")
@@ -100,7 +118,9 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     ids = [t.id for t in prompt] + list(state.gen)
     if state.token is not None and state.token > len(ids):
         result.errors.append(
-            f"There is no token {state.token}: the text has {len(ids)}. Showing the last one."
+            _("There is no token {token}: the text has {n}. Showing the last one.").format(
+                token=state.token, n=len(ids)
+            )
         )
         state = replace(state, token=None)
     result.state = state
@@ -111,52 +131,97 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     return result
 
 
+# the controls a tour step sets: a URL that gives none of them gets the step's own
+TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
+
+
+def permalink(request: Request, state: State) -> str:
+    return str(request.base_url).rstrip("/") + state.url()
+
+
+def common_context(request: Request, r: Run) -> dict[str, Any]:
+    """What both the full page and a live update print: the permalink, the tour card, the language."""
+    state = r.state
+    ctx: dict[str, Any] = {
+        "state": state,
+        "errors": r.errors,
+        "notices": r.notices,
+        "trace": r.trace,
+        "permalink": permalink(request, state),
+        "tour": None,
+    }
+    if r.trace is not None and state.tour is not None:
+        tok = request.app.state.serving.gpt2.tokenizer.token
+        ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
+    return ctx
+
+
 def context(request: Request, r: Run) -> dict[str, Any]:
     """Everything the page template prints."""
     serving: Serving = request.app.state.serving
     gpt2 = serving.gpt2
     state = r.state
-    ctx: dict[str, Any] = {
-        "state": state,
-        "params": state.params(),
-        "errors": r.errors,
-        "notices": r.notices,
-        "model": gpt2,
-        "source": serving.source,
-        "trained": serving.trained,
-        "banner": request.app.state.banner,
-        "prompts": [(p, link(state, "", text=p, gen=(), token=None)) for p in REFERENCE_PROMPTS],
-        "temperature_range": TEMPERATURE,
-        "steps": STEPS,
-        "present_link": state.url(present=not state.present),
-        "expand_link": state.url("overview", expand=not state.expand),
-        "trace": r.trace,
-        "oob": False,
-    }
+    ctx = common_context(request, r)
+    ctx.update(
+        {
+            "state": state,
+            "params": state.params(),
+            "errors": r.errors,
+            "notices": r.notices,
+            "model": gpt2,
+            "source": serving.source,
+            "trained": serving.trained,
+            "banner": request.app.state.banner,
+            "prompts": [(p, link(state, "", text=p, gen=(), token=None)) for p in REFERENCE_PROMPTS],
+            "temperature_range": TEMPERATURE,
+            "steps": STEPS,
+            "present_link": state.url(present=not state.present),
+            "expand_link": state.url("overview", expand=not state.expand),
+            "oob": False,
+            "languages": [
+                (code, name, state.url(lang=code), code == i18n.current())
+                for code, (_catalog, name) in i18n.LANGUAGES.items()
+            ],
+        }
+    )
     if r.trace is None:
         return ctx
     tok = gpt2.tokenizer.token
     s = draw(r.trace, state)
+    all_chips = chips(r.tokens, state, len(state.gen))
+    tour = ctx["tour"]
+    if state.view == "attention":
+        panel = attention_view(r.trace, state, tok, mark=tour.cell if tour is not None else None)
+    else:
+        panel = PANELS[state.view](r.trace, state, tok)
     ctx.update(
-        chips=chips(r.tokens, state, len(state.gen)),
+        chips=all_chips,
+        chip_groups=chip_groups(r.tokens, all_chips),
         overview=overview_view(r.trace, state, s, tok),
         output=output_view(r.trace, state, s, tok),
         lens=lens_view(r.trace, state, tok, r.step_logits),
-        panel=PANELS[state.view](r.trace, state, tok),
+        panel=panel,
         views=[(v, link(state, "panel", view=v), v == state.view) for v in PANELS],
+        exports=exports(state, r.trace.config),
+        tour_start=link_to(state, tour_target(r.trace, state, 1)),
     )
     return ctx
 
 
-def live_context(request: Request, r: Run) -> dict[str, Any]:
-    """Only what a sampling control changes: the output panel and the overview's probability ribbons."""
-    ctx: dict[str, Any] = {
-        "state": r.state,
-        "errors": r.errors,
-        "notices": r.notices,
-        "oob": True,
-        "trace": r.trace,
+def exports(state: State, cfg: Any) -> dict[str, Downloads]:
+    """The download links of every panel on the page; "panel" is the open detail panel."""
+    out = {
+        panel: downloads(state, panel, table_names(panel, state, cfg))
+        for panel in ("overview", "tokens", "output", "lens")
     }
+    out["panel"] = downloads(state, state.view, table_names(state.view, state, cfg))
+    return out
+
+
+def live_context(request: Request, r: Run) -> dict[str, Any]:
+    """What a sampling control changes: the output panel, the overview's ribbons, the permalink, the tour."""
+    ctx = common_context(request, r)
+    ctx["oob"] = True
     if r.trace is not None:
         tok = request.app.state.serving.gpt2.tokenizer.token
         s = draw(r.trace, r.state)
@@ -164,6 +229,7 @@ def live_context(request: Request, r: Run) -> dict[str, Any]:
             overview=overview_view(r.trace, r.state, s, tok),
             output=output_view(r.trace, r.state, s, tok),
             expand_link=r.state.url("overview", expand=not r.state.expand),
+            exports=exports(r.state, r.trace.config),
         )
     return ctx
 
@@ -171,11 +237,18 @@ def live_context(request: Request, r: Run) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     """The explainer. Every control is a query parameter; see app/state.py."""
+    with i18n.use(language_of(request)):
+        return _page(request)
+
+
+def _page(request: Request) -> Response:
     app = request.app
     settings = app.state.settings
     serving: Serving = app.state.serving
     parsed = parse_state(request.query_params, limits_of(serving, settings.max_chars))
     r = run(serving, parsed, settings.max_tokens)
+    if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
+        r.state = tour_target(r.trace, r.state, r.state.tour)  # a bare tour link opens what the step shows
     htmx = request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
     url = r.state.url()
     if parsed.action and not htmx and not r.errors and not r.notices:
@@ -191,7 +264,7 @@ def page(request: Request) -> Response:
     else:
         html = env.get_template("page.html").render(context(request, r))
         headers = {}
-    headers["Vary"] = "HX-Request, HX-Target"
+    headers["Vary"] = "HX-Request, HX-Target, Accept-Language"
     return HTMLResponse(html, status_code=status, headers=headers)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import N_, _
 from app.state import STEPS, State
 from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, num, short, show, table
 from app.views.links import Link, link
@@ -16,14 +17,14 @@ from model import Token, Trace
 DIMS = 16  # columns drawn of a [T, D] or [T, C] matrix
 
 TITLES = {
-    "qkv": "Q, K, V",
-    "scores": "q · kᵀ",
-    "scaled": "÷ √d",
-    "masked": "causal mask",
-    "probs": "softmax",
-    "heads": "· V",
-    "concat": "concat heads",
-    "out": "projection",
+    "qkv": N_("Q, K, V"),
+    "scores": N_("q · kᵀ"),
+    "scaled": N_("÷ √d"),
+    "masked": N_("causal mask"),
+    "probs": N_("softmax"),
+    "heads": N_("· V"),
+    "concat": N_("concat heads"),
+    "out": N_("projection"),
 }
 
 
@@ -75,13 +76,21 @@ class Attention:
     prev_step: Link | None
     maps: list[Heatmap]  # what the selected step shows (Q, K and V are three)
     map_titles: list[str]
+    map_labels: list[str]  # the accessible name of each map
     tables: list[Table]
     sentences: list[str]
     thumbs: list[HeadThumb]
     selected_label: str
 
 
-def _square(name: str, m: np.ndarray, labels: list[str], chosen: int, signed: bool) -> Heatmap:
+def _square(
+    name: str,
+    m: np.ndarray,
+    labels: list[str],
+    chosen: int,
+    signed: bool,
+    mark: tuple[int, int] | None = None,
+) -> Heatmap:
     """A [T, T] matrix, numbers printed when the cells are big enough."""
     n = m.shape[0]
     cell = min(46.0, max(10.0, 420.0 / n))
@@ -97,7 +106,8 @@ def _square(name: str, m: np.ndarray, labels: list[str], chosen: int, signed: bo
         left=96,
         top=70 if cell >= 14 else 4,
         rotate=True,
-        describe="query {row}, key {col}: ",
+        describe=_("query {row}, key {col}: "),
+        mark=mark,
     )
 
 
@@ -114,12 +124,14 @@ def _wide(name: str, m: np.ndarray, labels: list[str], chosen: int, left: float 
         cell=cell,
         selected_row=chosen,
         left=left,
-        describe="{row}, dimension {col}: ",
+        describe=_("{row}, dimension {col}: "),
     )
 
 
-def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Attention:
-    """Every step of one head's attention in block `state.layer`, with navigators."""
+def attention_view(
+    trace: Trace, state: State, tok: Callable[[int], Token], mark: tuple[int, int] | None = None
+) -> Attention:
+    """Every step of one head's attention in block `state.layer`; `mark` outlines one (query, key) square."""
     cfg = trace.config
     b, h = state.layer - 1, state.head - 1
     n = trace.n_tokens
@@ -141,7 +153,9 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
             titles.append(part.upper())
             tables.append(
                 table(
-                    f"{p}.{part}, head {state.head}, first {dims} of {d}",
+                    _("{name}, head {head}, first {dims} of {d}").format(
+                        name=f"{p}.{part}", head=state.head, dims=dims, d=d
+                    ),
                     m[:, :dims],
                     labels,
                     [str(c) for c in range(dims)],
@@ -149,51 +163,76 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
                 )
             )
         sentences = [
-            f"LayerNorm first rescales each token's vector; then three learned matrices turn it into a query "
-            f"(what this token looks for), a key (what it offers) and a value (what it passes on), each {d} "
-            f"numbers per head.",
-            f"Drawn: the first {dims} of {d} numbers of head {state.head}, one row per token.",
+            _(
+                "LayerNorm first rescales each token's vector; then three learned matrices turn it into a "
+                "query (what this token looks for), a key (what it offers) and a value (what it passes on), "
+                "each {d} numbers per head."
+            ).format(d=d),
+            _("Drawn: the first {dims} of {d} numbers of head {head}, one row per token.").format(
+                dims=dims, d=d, head=state.head
+            ),
         ]
     elif step in ("scores", "scaled", "masked", "probs"):
         name = f"{p}.attn.{step}"
         m = trace[name][h]
-        maps.append(_square(name, m, labels, chosen, signed=step != "probs"))
-        titles.append(TITLES[step])
+        maps.append(_square(name, m, labels, chosen, signed=step != "probs", mark=mark))
+        titles.append(_(TITLES[step]))
         tables.append(
-            table(f"{name}, head {state.head} (rows: queries, columns: keys)", m, labels, labels, chosen)
+            table(
+                _("{name}, head {head} (rows: queries, columns: keys)").format(name=name, head=state.head),
+                m,
+                labels,
+                labels,
+                chosen,
+            )
         )
         last = float(m[chosen, chosen])
-        sentences = {
-            "scores": [
-                "Each query is compared with every key by a dot product: a big score means a good match.",
-                f"Row {who!r}: its match with itself is {num(last, 4)}.",
-            ],
-            "scaled": [
-                f"The scores are divided by √d = √{d} ≈ {num(np.sqrt(d), 4)}, so that they do not grow "
-                "with the head size and the softmax stays smooth.",
-                f"Row {who!r}, itself: {num(float(trace[f'{p}.attn.scores'][h][chosen, chosen]), 4)} ÷ "
-                f"{num(np.sqrt(d), 4)} = {num(last, 4)}.",
-            ],
-            "masked": [
-                "The causal mask: a token may only look at itself and the tokens before it, so every score "
-                f"above the diagonal is set to {MINUS}∞ (blank here).",
-                "This is what lets GPT-2 learn to predict the next token without seeing it.",
-            ],
-            "probs": [
-                "Softmax turns each row into probabilities that add up to 1: how much each token listens to "
-                f"each earlier one. {MINUS}∞ becomes exactly 0.",
-                f"Row {who!r} puts {num(float(m[chosen].max()) * 100, 3)}% on its favourite token "
-                f"{show(tok(trace.ids[int(np.argmax(m[chosen]))]).label)!r}.",
-            ],
-        }[step]
+        root = num(np.sqrt(d), 4)
+        if step == "scores":
+            sentences = [
+                _("Each query is compared with every key by a dot product: a big score means a good match."),
+                _("Row {tok}: its match with itself is {value}.").format(tok=f"“{who}”", value=num(last, 4)),
+            ]
+        elif step == "scaled":
+            raw = num(float(trace[f"{p}.attn.scores"][h][chosen, chosen]), 4)
+            sentences = [
+                _(
+                    "The scores are divided by √d = √{d} ≈ {root}, so that they do not grow with the head "
+                    "size and the softmax stays smooth."
+                ).format(d=d, root=root),
+                _("Row {tok}, itself: {raw} ÷ {root} = {value}.").format(
+                    tok=f"“{who}”", raw=raw, root=root, value=num(last, 4)
+                ),
+            ]
+        elif step == "masked":
+            sentences = [
+                _(
+                    "The causal mask: a token may only look at itself and the tokens before it, so every "
+                    "score above the diagonal is set to {minus}∞ (blank here)."
+                ).format(minus=MINUS),
+                _("This is what lets GPT-2 learn to predict the next token without seeing it."),
+            ]
+        else:
+            favourite = show(tok(trace.ids[int(np.argmax(m[chosen]))]).label)
+            sentences = [
+                _(
+                    "Softmax turns each row into probabilities that add up to 1: how much each token listens "
+                    "to each earlier one. {minus}∞ becomes exactly 0."
+                ).format(minus=MINUS),
+                _("Row {tok} puts {pct} on its favourite token {favourite}.").format(
+                    tok=f"“{who}”", pct=num(float(m[chosen].max()) * 100, 3) + "%", favourite=f"“{favourite}”"
+                ),
+            ]
     elif step == "heads":
         name = f"{p}.attn.heads"
         m = trace[name][h]
         maps.append(_wide(name, m, labels, chosen))
-        titles.append("probabilities · V")
+        titles.append(_("probabilities · V"))
         tables.append(
             table(
-                f"{name}, head {state.head}, first {dims} of {d}",
+                _("{name}, head {head}, first {dims} of {d}").format(
+                    name=name, head=state.head, dims=dims, d=d
+                ),
                 m[:, :dims],
                 labels,
                 [str(c) for c in range(dims)],
@@ -201,9 +240,11 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
             )
         )
         sentences = [
-            "Each token's output from this head is the average of the value vectors, weighted by its row of "
-            "attention probabilities.",
-            f"Drawn: the first {dims} of {d} numbers.",
+            _(
+                "Each token's output from this head is the average of the value vectors, weighted by its row "
+                "of attention probabilities."
+            ),
+            _("Drawn: the first {dims} of {d} numbers.").format(dims=dims, d=d),
         ]
     elif step == "concat":
         name = f"{p}.attn.heads"
@@ -220,34 +261,38 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
                 left=96,
                 top=18,
                 scale=float(m.max()),
-                note=f"colour: length of each head's {d}-number output, 0 to {num(m.max())}",
-                describe="{row}, head {col}: length ",
+                note=_("colour: length of each head's {d}-number output, 0 to {top}").format(
+                    d=d, top=num(m.max())
+                ),
+                describe=_("{row}, head {col}: length "),
                 selected_col=h,
             )
         )
-        titles.append(f"{cfg.n_head} heads side by side")
+        titles.append(_("{n} heads side by side").format(n=cfg.n_head))
         tables.append(
             table(
-                f"length of each head's output in {name}",
+                _("length of each head's output in {name}").format(name=name),
                 m,
                 labels,
-                [f"head {k + 1}" for k in range(cfg.n_head)],
+                [_("head {n}").format(n=k + 1) for k in range(cfg.n_head)],
                 chosen,
             )
         )
         sentences = [
-            f"All {cfg.n_head} heads run side by side; their {d}-number outputs are placed end to end, "
-            f"giving {cfg.n_head} {TIMES} {d} = {cfg.n_embd} numbers per token again.",
-            "Drawn: one square per head and token, coloured by how long that head's output vector is.",
+            _(
+                "All {h} heads run side by side; their {d}-number outputs are placed end to end, giving "
+                "{h} {times} {d} = {c} numbers per token again."
+            ).format(h=cfg.n_head, d=d, times=TIMES, c=cfg.n_embd),
+            _("Drawn: one square per head and token, coloured by how long that head's output vector is."),
         ]
     else:  # "out"
         name = f"{p}.attn.out"
         m = trace[name]
         maps.append(_wide(name, m, labels, chosen))
-        titles.append("output projection")
+        titles.append(_("output projection"))
         tables.append(
             table(
-                f"{name}, first {dims} of {cfg.n_embd}",
+                _("{name}, first {dims} of {d}").format(name=name, dims=dims, d=cfg.n_embd),
                 m[:, :dims],
                 labels,
                 [str(c) for c in range(dims)],
@@ -255,14 +300,16 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
             )
         )
         sentences = [
-            f"One more learned matrix ({cfg.n_embd} {TIMES} {cfg.n_embd}, plus a bias) mixes the heads' "
-            f"outputs. The result is added to the residual stream: that sum is {p}.resid.mid.",
-            f"Drawn: the first {dims} of {cfg.n_embd} numbers.",
+            _(
+                "One more learned matrix ({c} {times} {c}, plus a bias) mixes the heads' outputs. "
+                "The result is added to the residual stream: that sum is {name}."
+            ).format(c=cfg.n_embd, times=TIMES, name=f"{p}.resid.mid"),
+            _("Drawn: the first {dims} of {d} numbers.").format(dims=dims, d=cfg.n_embd),
         ]
 
     k = STEPS.index(step)
     steps = [
-        StepLink(key, i + 1, TITLES[key], link(state, "panel", step=key), key == step)
+        StepLink(key, i + 1, _(TITLES[key]), link(state, "panel", step=key), key == step)
         for i, key in enumerate(STEPS)
     ]
     probs = trace[f"{p}.attn.probs"]
@@ -307,6 +354,10 @@ def attention_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> A
         prev_step=link(state, "panel", step=STEPS[k - 1]) if k > 0 else None,
         maps=maps,
         map_titles=titles,
+        map_labels=[
+            _("{title} for block {block}, head {head}").format(title=t, block=state.layer, head=state.head)
+            for t in titles
+        ],
         tables=tables,
         sentences=sentences,
         thumbs=thumbs,

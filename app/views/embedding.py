@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import _
 from app.state import State
 from app.views.common import Heatmap, Table, heatmap, num, short, show, table
 from app.views.tokens import selected_index
@@ -31,6 +32,8 @@ class Embedding:
     n_positions: int
     dims: int
     maps: list[Heatmap]  # embed.token, embed.position, embed.sum
+    captions: list[str]
+    map_labels: list[str]
     rows: list[TokenRow]
     tables: list[Table]
     example: str  # one worked number for the selected token
@@ -58,7 +61,7 @@ def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> E
             scale=scale,
             selected_row=chosen,
             left=96 if k == 0 else 0,
-            describe="{row}, dimension {col}: ",
+            describe=_("{row}, dimension {col}: "),
         )
         for k, (name, part) in enumerate(zip(names, parts, strict=True))
     ]
@@ -74,13 +77,22 @@ def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> E
         for i in range(n)
     ]
     tables = [
-        table(f"{name}, first {dims} of {cfg.n_embd} numbers", trace[name][:, :dims], labels, cols, chosen)
+        table(
+            _("{name}, first {dims} of {d} numbers").format(name=name, dims=dims, d=cfg.n_embd),
+            trace[name][:, :dims],
+            labels,
+            cols,
+            chosen,
+        )
         for name in names
     ]
     t, p, total = (float(trace[name][chosen, 0]) for name in names)
-    example = (
-        f"For {show(tok(trace.ids[chosen]).label)!r} at position {chosen + 1}, dimension 0: "
-        f"{num(t, 4)} + {num(p, 4)} = {num(total, 4)}."
+    example = _("For {tok} at position {pos}, dimension 0: {t} + {p} = {total}.").format(
+        tok=f"“{show(tok(trace.ids[chosen]).label)}”",
+        pos=chosen + 1,
+        t=num(t, 4),
+        p=num(p, 4),
+        total=num(total, 4),
     )
     return Embedding(
         n_embd=cfg.n_embd,
@@ -88,6 +100,8 @@ def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> E
         n_positions=cfg.n_positions,
         dims=dims,
         maps=maps,
+        captions=[_("token embedding"), _("position embedding"), _("sum: enters block 1")],
+        map_labels=[_("{name}, first {dims} numbers of each token").format(name=n, dims=dims) for n in names],
         rows=rows,
         tables=tables,
         example=example,

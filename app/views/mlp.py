@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import _
 from app.state import State
 from app.views.common import MINUS, Label, diverging, exact, ink, num, short, show
 from app.views.links import Link, link
@@ -52,6 +53,7 @@ class Plot:
     axes: list[Label]
     zero_x: float
     zero_y: float
+    axis_bottom: float
     outside: int  # pre-activations beyond the plotted range
 
 
@@ -63,6 +65,8 @@ class Mlp:
     hidden: int
     rows: list[NeuronRow]
     plot: Plot
+    caption: str
+    plot_label: str
     selected_label: str
     blocks: list[tuple[int, Link, bool]]
 
@@ -95,14 +99,16 @@ def _plot(pre: np.ndarray, act: np.ndarray, top: np.ndarray) -> Plot:
                 h - pad - bh,
                 sx(hi) - sx(lo) - 0.5,
                 bh,
-                f"{int(c)} neurons with pre-activation from {num(lo)} to {num(hi)}",
+                _("{n} neurons with pre-activation from {lo} to {hi}").format(
+                    n=int(c), lo=num(lo), hi=num(hi)
+                ),
             )
         )
     dots = [
         (
             sx(float(np.clip(pre[i], -r, r))),
             sy(float(min(act[i], r))),
-            f"neuron {int(i)}: {num(pre[i], 4)} → GELU → {num(act[i], 4)}",
+            _("neuron {n}: {x} → GELU → {y}").format(n=int(i), x=num(pre[i], 4), y=num(act[i], 4)),
         )
         for i in top
     ]
@@ -113,7 +119,7 @@ def _plot(pre: np.ndarray, act: np.ndarray, top: np.ndarray) -> Plot:
         Label(sx(-r) + 2, pad - 10, "GELU(x)", "start"),
     ]
     outside = int(((pre < -r) | (pre > r)).sum())
-    return Plot(w, h, curve, bars, dots, axes, sx(0), sy(0), outside)
+    return Plot(w, h, curve, bars, dots, axes, sx(0), sy(0), h - 22, outside)
 
 
 def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
@@ -153,6 +159,10 @@ def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
         hidden=act.shape[1],
         rows=rows,
         plot=_plot(pre[chosen].astype(np.float64), act[chosen].astype(np.float64), tops[chosen]),
+        caption=_("GELU for {tok}: the curve, a histogram of its {n} inputs, and its top neurons").format(
+            tok=f"“{show(tok(trace.ids[chosen]).label)}”", n=act.shape[1]
+        ),
+        plot_label=_("GELU curve with the selected token's neuron inputs"),
         selected_label=show(tok(trace.ids[chosen]).label),
         blocks=[(i + 1, link(state, "panel", layer=i + 1), i == b) for i in range(cfg.n_layer)],
     )

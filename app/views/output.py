@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import _
 from app.state import State, fmt_float
 from app.views.common import num, percent, sequential, short, show
 from app.views.links import Link, link
@@ -61,6 +62,7 @@ class Generated:
 class Output:
     temperature: str
     filter_text: str  # e.g. "top-k 40, then top-p 0.9" or "no filter"
+    filtered: bool  # top-k or top-p is set
     bars: list[Bar]
     extra: Bar | None  # the sampled token when it is not among the top rows
     kept_count: int
@@ -101,7 +103,7 @@ def _filter_text(state: State) -> str:
         parts.append(f"top-k {state.top_k}")
     if state.top_p is not None:
         parts.append(f"top-p {fmt_float(state.top_p)}")
-    return ", then ".join(parts) if parts else "no filter"
+    return _(", then ").join(parts) if parts else _("no filter")
 
 
 def _bar(rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int], Token]) -> Bar:
@@ -173,6 +175,7 @@ def output_view(
     return Output(
         temperature=fmt_float(state.temperature),
         filter_text=_filter_text(state),
+        filtered=state.top_k is not None or state.top_p is not None,
         bars=bars,
         extra=extra,
         kept_count=s.kept_count,

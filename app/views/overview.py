@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import _
 from app.state import State
 from app.views.common import SAMPLED, SELECTED, STREAM, Label, num, percent, short, show
 from app.views.links import Link, link
@@ -145,21 +146,21 @@ def _blocks(
                     plate_y,
                     slot - 2,
                     plate_h,
-                    f"block {b + 1}",
+                    _("block {n}").format(n=b + 1),
                     link(state, "panel", layer=b + 1),
                     b == layer,
                     "plate",
                     number,
                 )
             )
-            for k, (what, view) in enumerate((("attention", "attention"), ("MLP", "mlp"))):
+            for k, (what, view) in enumerate(((_("attention"), "attention"), (_("MLP"), "mlp"))):
                 boxes.append(
                     Box(
                         x + slot * (0.12 + 0.42 * k),
                         TOP - 8,
                         slot * 0.34,
                         area + 16,
-                        f"block {b + 1}: {what}",
+                        _("block {n}: {what}").format(n=b + 1, what=what),
                         link(state, "panel", view=view, layer=b + 1),
                         b == layer and state.view == view,
                         "sub",
@@ -178,10 +179,15 @@ def _blocks(
             plate_y,
             W_PLATE,
             plate_h,
-            "the selected block; the others are stacked behind it",
+            _("the selected block; the others are stacked behind it"),
             link(state, "panel"),
             kind="plate",
-            text=Label(X_PLATE + 10, TOP - 37, f"Block {state.layer} of {cfg.n_layer}", "start"),
+            text=Label(
+                X_PLATE + 10,
+                TOP - 37,
+                _("Block {n} of {total}").format(n=state.layer, total=cfg.n_layer),
+                "start",
+            ),
         )
     )
     nav_w = min(22.0, (W_PLATE - 150) / cfg.n_layer)
@@ -196,7 +202,7 @@ def _blocks(
                 TOP - 50,
                 nav_w - 3,
                 17,
-                f"block {b + 1}",
+                _("block {n}").format(n=b + 1),
                 link(state, "panel", layer=b + 1),
                 b == layer,
                 "nav",
@@ -209,23 +215,29 @@ def _blocks(
             TOP - 8,
             W_ATTN,
             area + 16,
-            f"block {state.layer}: LayerNorm, then {cfg.n_head} attention heads "
-            f"(lines: head {state.head}, for the selected token)",
+            _(
+                "block {block}: LayerNorm, then {heads} attention heads "
+                "(lines: head {head}, for the selected token)"
+            ).format(block=state.layer, heads=cfg.n_head, head=state.head),
             link(state, "panel", view="attention"),
             state.view == "attention",
             "sub",
-            Label(X_ATTN + W_ATTN / 2, TOP - 14, f"Attention · head {state.head}", "middle"),
+            Label(
+                X_ATTN + W_ATTN / 2, TOP - 14, _("Attention · head {head}").format(head=state.head), "middle"
+            ),
         ),
         Box(
             X_MLP,
             TOP - 8,
             W_MLP,
             area + 16,
-            f"block {state.layer}: LayerNorm, then the MLP (bars: size of its output per token)",
+            _("block {block}: LayerNorm, then the MLP (bars: size of its output per token)").format(
+                block=state.layer
+            ),
             link(state, "panel", view="mlp"),
             state.view == "mlp",
             "sub",
-            Label(X_MLP + W_MLP / 2, TOP - 14, "MLP", "middle"),
+            Label(X_MLP + W_MLP / 2, TOP - 14, _("MLP"), "middle"),
         ),
     ]
     probs = trace[f"block{layer}.attn.probs"][head]
@@ -240,8 +252,13 @@ def _blocks(
                 stroke=SELECTED,
                 width=max(0.6, 12 * p),
                 value=f"{p:.9g}",
-                title=f"{words[chosen]!r} reads {percent(p)} from {words[j]!r} "
-                f"(block {state.layer}, head {state.head})",
+                title=_("{reader} reads {pct} from {read} (block {block}, head {head})").format(
+                    reader=f"“{words[chosen]}”",
+                    pct=percent(p),
+                    read=f"“{words[j]}”",
+                    block=state.layer,
+                    head=state.head,
+                ),
             )
         )
     out = np.linalg.norm(trace[f"block{layer}.mlp.out"].astype(np.float64), axis=-1)
@@ -254,7 +271,7 @@ def _blocks(
                 y - band * 0.35,
                 max(w, 1.0),
                 band * 0.7,
-                f"size of the MLP's output for {words[i]!r}: {num(out[i])}",
+                _("size of the MLP's output for {tok}: {size}").format(tok=f"“{words[i]}”", size=num(out[i])),
                 link(state, "panel", view="mlp", token=i + 1),
                 i == chosen,
                 "mark",
@@ -282,10 +299,10 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
     words = [show(tok(i).label) for i in trace.ids]
 
     headers = [
-        Label(X_EMBED + W_EMBED / 2, 18, "Embedding", "middle"),
-        Label(X_PLATE + W_PLATE / 2, 18, f"{cfg.n_layer} transformer blocks", "middle"),
-        Label(X_FINAL + W_FINAL / 2, 18, "Unembed", "middle"),
-        Label(X_CAND + 60, 18, "Next token", "middle"),
+        Label(X_EMBED + W_EMBED / 2, 18, _("Embedding"), "middle"),
+        Label(X_PLATE + W_PLATE / 2, 18, _("{n} transformer blocks").format(n=cfg.n_layer), "middle"),
+        Label(X_FINAL + W_FINAL / 2, 18, _("Unembed"), "middle"),
+        Label(X_CAND + 60, 18, _("Next token"), "middle"),
     ]
     streams = []
     for i, y in enumerate(ys):
@@ -300,7 +317,9 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
                 label=Label(X_LABEL - 4, y, short(tok(trace.ids[i]).label, 12), "end", sel),
                 fill=SELECTED if sel else STREAM,
                 link=link(state, "panel", view="residual", token=i + 1),
-                title=f"token {i + 1}, {words[i]!r} (id {trace.ids[i]}): its residual stream",
+                title=_("token {n}, {tok} (id {id}): its residual stream").format(
+                    n=i + 1, tok=f"“{words[i]}”", id=trace.ids[i]
+                ),
             )
         )
     boxes = [
@@ -309,7 +328,7 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
             TOP - 8,
             W_EMBED,
             area + 16,
-            "Embedding: a token vector plus a position vector",
+            _("Embedding: a token vector plus a position vector"),
             link(state, "panel", view="embedding"),
             state.view == "embedding",
         )
@@ -322,8 +341,10 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
             TOP - 8,
             W_FINAL,
             area + 16,
-            "final LayerNorm, then the unembedding: the token-embedding table, transposed (no bias), "
-            "gives one score per vocabulary entry",
+            _(
+                "final LayerNorm, then the unembedding: the token-embedding table, transposed (no bias), "
+                "gives one score per vocabulary entry"
+            ),
             link(state, "output"),
         )
     )
@@ -377,11 +398,13 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
             Curve(
                 d=_ribbon(x0, src, src + h, x1, yc - h / 2, yc + h / 2),
                 fill=STREAM,
-                title=f"all other tokens: {percent(rest)}",
+                title=_("all other tokens: {pct}").format(pct=percent(rest)),
                 value=f"{rest:.9g}",
             )
         )
-        others = Label(x1 + 12, yc, f"{s.kept_count - len(ids)} others  {percent(rest)}", "start")
+        others = Label(
+            x1 + 12, yc, _("{n} others  {pct}").format(n=s.kept_count - len(ids), pct=percent(rest)), "start"
+        )
     return Overview(
         width=WIDTH,
         height=bottom + 16,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.i18n import _
 from app.state import State
 from app.views.common import SELECTED, STREAM, Label, exact, num, short, show
 from app.views.links import Link, link
@@ -57,6 +58,7 @@ class Growth:
     left: float
     right: float
     marker: float | None  # x of the selected block's output
+    marker_bottom: float
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class Residual:
     n_embd: int
     norms: list[LayerNormStats]
     growth: Growth
+    caption: str
+    chart_label: str
+    note: str
     table_columns: list[str]
     table_rows: list[tuple[str, list[str], bool]]
     selected_label: str
@@ -116,15 +121,16 @@ def _growth(norms: np.ndarray, labels: list[str], chosen: int, layer: int) -> Gr
         lines.append(
             Line(
                 pts,
-                f"{labels[i]!r}: length {num(norms[0, i])} after the embedding, "
-                f"{num(norms[-1, i])} after the last block",
+                _("{tok}: length {a} after the embedding, {b} after the last block").format(
+                    tok=f"“{labels[i]}”", a=num(norms[0, i]), b=num(norms[-1, i])
+                ),
                 sel,
                 SELECTED if sel else STREAM,
                 3.0 if sel else 1.5,
             )
         )
     lines.sort(key=lambda line: line.selected)  # the selected token is drawn last, on top
-    x_ticks = [Label(sx(0), h - 10, "emb", "middle")]
+    x_ticks = [Label(sx(0), h - 10, _("emb"), "middle")]
     every = max(1, (s - 1) // 2 // 12)
     x_ticks += [
         Label(sx(2 * b + 2), h - 10, str(b + 1), "middle")
@@ -132,7 +138,8 @@ def _growth(norms: np.ndarray, labels: list[str], chosen: int, layer: int) -> Gr
         if (b + 1) % every == 0
     ]
     y_ticks = [Label(left - 6, sy(v), num(v), "end") for v in ticks]
-    return Growth(w, h, lines, x_ticks, y_ticks, [sy(v) for v in ticks], log, left, w - right, sx(2 * layer))
+    grid = [sy(v) for v in ticks]
+    return Growth(w, h, lines, x_ticks, y_ticks, grid, log, left, w - right, sx(2 * layer), h - 24)
 
 
 def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Residual:
@@ -148,9 +155,9 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         "final.ln": f"block{cfg.n_layer - 1}.resid.out",
     }
     titles = {
-        f"block{b}.ln1": f"before attention in block {state.layer}",
-        f"block{b}.ln2": f"before the MLP in block {state.layer}",
-        "final.ln": "final, before unembedding",
+        f"block{b}.ln1": _("before attention in block {n}").format(n=state.layer),
+        f"block{b}.ln2": _("before the MLP in block {n}").format(n=state.layer),
+        "final.ln": _("final, before unembedding"),
     }
     norms_ln = []
     for name in read:
@@ -171,7 +178,8 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         norms_ln.append(LayerNormStats(name, titles[name], read[name], stats))
     names = stages(cfg.n_layer)
     norms = np.stack([np.linalg.norm(trace[name].astype(np.float64), axis=-1) for name, _ in names])  # [S, T]
-    columns = ["emb"] + [f"{i + 1}" for i in range(cfg.n_layer)]
+    columns = [_("emb")] + [f"{i + 1}" for i in range(cfg.n_layer)]
+    growth = _growth(norms, labels, chosen, b)
     rows = [
         (labels[i], [num(norms[0, i])] + [num(norms[2 * k + 2, i]) for k in range(cfg.n_layer)], i == chosen)
         for i in range(n)
@@ -180,7 +188,14 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         layer=state.layer,
         n_embd=cfg.n_embd,
         norms=norms_ln,
-        growth=_growth(norms, labels, chosen, b),
+        growth=growth,
+        caption=_("Length of each token's vector after the embedding and after every block")
+        + (_(" (log scale)") if growth.log else ""),
+        chart_label=_("residual stream length per block"),
+        note=_(
+            "The blue line is {tok}; the dashed line marks block {n}. "
+            "x: after the embedding, then after block 1, 2, …."
+        ).format(tok=f"“{show(tok(trace.ids[chosen]).label)}”", n=state.layer),
         table_columns=columns,
         table_rows=rows,
         selected_label=show(tok(trace.ids[chosen]).label),

@@ -78,7 +78,7 @@ def test_temperature_changes_the_probabilities(client: TestClient) -> None:
 def test_attention_heatmap_is_the_traces(client: TestClient, gpt2: GPT2) -> None:
     html = client.get("/", params={"text": TEXT, "layer": "2", "head": "3", "step": "probs"}).text
     probs = gpt2.trace(ids_of(gpt2))["block1.attn.probs"][2]
-    svg = parse(html).one("svg", data_name="block1.attn.probs", **{"class": "heatmap main-map"})
+    svg = parse(html).one("svg", data_name="block1.attn.probs", **{"class": "fig heatmap main-map"})
     assert svg["data-rows"] == str(probs.shape[0])
     cells = [float(c["data-value"]) for c in parse(html).all("rect", data_value="*")]
     n = probs.shape[0]
@@ -148,7 +148,7 @@ def test_logit_lens_is_the_traces(client: TestClient, gpt2: GPT2) -> None:
 
 def test_overview_marks_selected_block_and_head(client: TestClient, gpt2: GPT2) -> None:
     html = client.get("/", params={"text": TEXT, "layer": "2", "head": "3"}).text
-    svg = parse(html).one("svg", **{"class": "sankey"})
+    svg = parse(html).one("svg", **{"class": "fig sankey"})
     assert (svg["data-layer"], svg["data-head"]) == ("2", "3")
     assert "Block 2 of 2" in html and "Attention · head 3" in html
     # the attention lines of the selected (last) token carry head 3's probabilities

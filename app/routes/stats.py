@@ -1,0 +1,106 @@
+"""`/api/stats`: how this worker process is doing: trace cache, model queue, refusals, memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+router = APIRouter()
+
+
+class CacheStats(BaseModel):
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int = Field(description="trace lookups answered from the cache (or by a run already under way)")
+    misses: int = Field(description="trace lookups that ran the model")
+    hit_rate: float = Field(description="hits / (hits + misses); 0 before the first lookup")
+
+
+class QueueOut(BaseModel):
+    running: int
+    waiting: int
+    max_running: int
+    queue_size: int
+    runs: int = Field(description="model runs finished")
+    refused: int = Field(description="answered 503: the queue was full")
+    timed_out: int = Field(description="answered 503: waited longer than queue_timeout")
+    mean_run_ms: float = Field(description="moving average of one model run")
+
+
+class PageCacheStats(BaseModel):
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int = Field(description="pages answered with stored bytes")
+    misses: int = Field(description="pages drawn")
+    hit_rate: float
+
+
+class Stats(BaseModel):
+    model: str
+    pid: int = Field(description="this worker process (each worker has its own caches and queue)")
+    cache: CacheStats
+    pages: PageCacheStats | None = Field(description="the finished-page cache; null when it is off")
+    queue: QueueOut
+    rate_limited: int = Field(description="requests answered 429 (0 when the rate limit is off)")
+    rss_mb: float = Field(description="this worker process's resident memory now")
+    peak_rss_mb: float = Field(description="its highest resident memory so far")
+
+
+def memory_mb() -> tuple[float, float]:
+    """Resident memory of this process now and at its peak, in MB (VmRSS and VmHWM on Linux)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        kb = [int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")]
+        return kb[0] / 1024, kb[1] / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return peak, peak
+
+
+def rate(hits: int, misses: int) -> float:
+    return round(hits / (hits + misses), 4) if hits + misses else 0.0
+
+
+@router.get("/api/stats", response_model=Stats, tags=["health"])
+def stats(request: Request) -> Stats:
+    """How this worker is doing: trace cache hit rate, model queue, refusals and memory."""
+    serving = getattr(request.app.state, "serving", None)
+    if serving is None:
+        raise HTTPException(503, "the model is still loading")
+    cache = serving.gpt2.cache
+    limiter = request.app.state.rate_limiter
+    rss, peak = memory_mb()
+    pages = getattr(request.app.state, "page_cache", None)
+    return Stats(
+        model=serving.gpt2.name,
+        pid=os.getpid(),
+        cache=CacheStats(
+            entries=len(cache),
+            bytes=cache.nbytes,
+            max_bytes=cache.max_bytes,
+            hits=cache.hits,
+            misses=cache.misses,
+            hit_rate=rate(cache.hits, cache.misses),
+        ),
+        pages=None
+        if pages is None
+        else PageCacheStats(
+            entries=len(pages),
+            bytes=pages.nbytes,
+            max_bytes=pages.max_bytes,
+            hits=pages.hits,
+            misses=pages.misses,
+            hit_rate=rate(pages.hits, pages.misses),
+        ),
+        queue=QueueOut(**asdict(request.app.state.run_queue.stats())),
+        rate_limited=limiter.refused if limiter is not None else 0,
+        rss_mb=round(rss, 1),
+        peak_rss_mb=round(peak, 1),
+    )
