@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import onnxruntime as ort
 from model.config import GPT2Config
 from model.graph import BUILDER_VERSION, build_graph, output_names
 from model.sources import LoadedModel
-from model.trace import Trace
+from model.trace import LazyTensors, Trace
 from model.weights import Weights, fingerprint
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Engine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime picks one per physical core
         options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: a server draws pages on the same cores between runs
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.threads = threads
         self.session = ort.InferenceSession(str(self.graph_file), options, providers=["CPUExecutionProvider"])
@@ -116,32 +119,53 @@ class Engine:
 
         Under the causal mask earlier positions cannot change, so their keys and values are reused; the
         earlier rows of each attention matrix only gain columns for the new keys, which they may not see.
+        The prefix's rows are joined to the new ones only when a tensor is first read.
         """
         p = prefix.n_tokens
         array = self._check_ids(new_ids, p)
         new = self._run(array, p, prefix)
-        d = self.config.head_dim
-        tensors: dict[str, np.ndarray] = {}
+        ready: dict[str, np.ndarray] = {}
+        pending: dict[str, tuple[Callable[[], np.ndarray], int]] = {}
         for name, tail in new.items():
-            if name in ("logits", "lens.logits"):
-                tensors[name] = tail
-            elif name.endswith((".k", ".v")):
-                tensors[name] = tail  # already past + new
-            elif name.endswith(".attn.scores") or name.endswith(".attn.scaled"):
-                block = name.split(".")[0]
-                old_q, k_new = prefix[f"{block}.q"], new[f"{block}.k"][:, p:, :]
-                cols = np.matmul(old_q, k_new.transpose(0, 2, 1))  # [H, P, N]: earlier queries, new keys
-                if name.endswith("scaled"):
-                    cols = cols / np.float32(np.sqrt(d))
-                tensors[name] = np.concatenate([np.concatenate([prefix[name], cols], axis=2), tail], axis=1)
-            elif name.endswith(".attn.masked") or name.endswith(".attn.probs"):
-                fill = -np.inf if name.endswith("masked") else 0.0
-                old = prefix[name]
-                pad = np.full((old.shape[0], p, len(array)), fill, np.float32)
-                tensors[name] = np.concatenate([np.concatenate([old, pad], axis=2), tail], axis=1)
-            elif name.endswith(_HEADS_FIRST):
-                tensors[name] = np.concatenate([prefix[name], tail], axis=1)
+            if name in ("logits", "lens.logits") or name.endswith((".k", ".v")):
+                ready[name] = tail  # the last position's scores; keys and values already hold past + new
+                continue
+            if ".attn." in name and not name.endswith((".heads", ".out")):
+                make = self._attention_joiner(name, tail, prefix, new)
+                size = tail.nbytes // tail.shape[1] * tail.shape[2]  # [H, T, T]
             else:
-                assert any(part in name for part in _ROWS_FIRST), name
-                tensors[name] = np.concatenate([prefix[name], tail], axis=0)
-        return Trace(ids=prefix.ids + tuple(int(i) for i in array), config=self.config, tensors=tensors)
+                axis = 1 if name.endswith(_HEADS_FIRST) else 0
+                assert axis == 1 or any(part in name for part in _ROWS_FIRST), name
+                make = partial(_join, prefix, name, tail, axis)
+                size = tail.nbytes // tail.shape[axis] * (p + len(array))
+            pending[name] = (make, size)
+        return Trace(ids=prefix.ids + tuple(int(i) for i in array), config=self.config,
+                     tensors=LazyTensors(ready, pending))  # fmt: skip
+
+    def _attention_joiner(self, name: str, tail: np.ndarray, prefix: Trace,
+                          new: dict[str, np.ndarray]) -> Callable[[], np.ndarray]:  # fmt: skip
+        """A function that builds the [H, P+N, P+N] matrix `name` from the prefix's rows and the new rows."""
+        h, n, total = tail.shape
+        p = total - n
+        block = name.split(".")[0]
+        k_new = new[f"{block}.k"][:, p:, :]
+        sqrt_d = np.float32(np.sqrt(self.config.head_dim))
+
+        def join() -> np.ndarray:
+            out = np.empty((h, total, total), np.float32)
+            out[:, :p, :p] = prefix[name]
+            if name.endswith((".scores", ".scaled")):  # earlier queries against the new keys
+                np.matmul(prefix[f"{block}.q"], k_new.transpose(0, 2, 1), out=out[:, :p, p:])
+                if name.endswith(".scaled"):
+                    out[:, :p, p:] /= sqrt_d
+            else:  # masked: the new keys are in the earlier tokens' future; probs: they get nothing
+                out[:, :p, p:] = -np.inf if name.endswith(".masked") else 0.0
+            out[:, p:, :] = tail
+            return out
+
+        return join
+
+
+def _join(prefix: Trace, name: str, tail: np.ndarray, axis: int) -> np.ndarray:
+    """The prefix's rows of `name` followed by the new ones."""
+    return np.concatenate([prefix[name], tail], axis=axis)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,13 +20,48 @@ class LensRow:
     probs: list[float]
 
 
+class LazyTensors(Mapping[str, np.ndarray]):
+    """Named tensors, some of them joined only when first read.
+
+    An appended trace shares its prefix's tensors; joining them all up front would copy every
+    activation of the prefix, while a page reads only a few of them.
+    """
+
+    def __init__(
+        self, ready: dict[str, np.ndarray], pending: dict[str, tuple[Callable[[], np.ndarray], int]]
+    ):
+        self._ready = ready
+        self._pending = pending
+        self._names = [*ready, *pending]
+        self._lock = threading.Lock()
+        self.nbytes = sum(a.nbytes for a in ready.values()) + sum(n for _, n in pending.values())
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if (array := self._ready.get(name)) is not None:
+            return array
+        with self._lock:
+            if (array := self._ready.get(name)) is None:
+                make, _ = self._pending[name]  # KeyError for an unknown name, as a dict would
+                array = self._ready[name] = make()
+                del self._pending[name]  # drops the reference to the prefix's piece
+            return array
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass(frozen=True)
 class Trace:
     """What GPT-2 computed for `ids`. Tensor names follow DESIGN.md's table (e.g. `block3.attn.probs`)."""
 
     ids: tuple[int, ...]
     config: GPT2Config
-    tensors: dict[str, np.ndarray] = field(repr=False)
+    tensors: Mapping[str, np.ndarray] = field(repr=False)
+    # results worked out from the tensors once (a cached trace serves many requests), e.g. the lens
+    derived: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -42,6 +79,8 @@ class Trace:
 
     @property
     def nbytes(self) -> int:
+        if isinstance(self.tensors, LazyTensors):
+            return self.tensors.nbytes
         return sum(a.nbytes for a in self.tensors.values())
 
     @property
@@ -66,6 +105,8 @@ class Trace:
 
     def lens(self, k: int = 5) -> list[LensRow]:
         """Top-k next tokens if the model stopped after each block (ln_f and the tied head applied early)."""
+        if (cached := self.derived.get(("lens", k))) is not None:
+            return cached  # type: ignore[return-value]
         rows = []
         for i, scores in enumerate(self.tensors["lens.logits"]):
             z = scores.astype(np.float64)
@@ -74,4 +115,5 @@ class Trace:
             top = np.argpartition(-p, k)[:k]
             top = top[np.argsort(-p[top], kind="stable")]
             rows.append(LensRow(block=i, ids=[int(t) for t in top], probs=[float(p[t]) for t in top]))
+        self.derived[("lens", k)] = rows
         return rows

@@ -20,6 +20,7 @@ def test_extend_equals_full_trace(tiny, tokenizer, split):
     full = engine.trace(ids)
     extended = engine.extend(engine.trace(ids[:split]), ids[split:])
     assert extended.ids == full.ids
+    assert extended.nbytes == full.nbytes  # the cache's accounting, before any tensor is joined
     assert sorted(extended.names) == sorted(full.names)
     for name in full.names:
         assert extended[name].shape == full[name].shape, name
