@@ -5,15 +5,18 @@
   everyone down. Only real model runs queue: a cached trace, or one another request is computing already
   (single flight), never takes a slot.
 - `RequestLimits`: an ASGI middleware refusing over-long URLs (414), bodies (413) and, when a rate is set,
-  clients over it (429), before any route runs.
-- `install(app, settings)`: wires both into the app, with the friendly page (HTML) or `{"detail": ...}`
-  (JSON under /api/) that every refusal gets, and the finished-page cache (app/pagecache.py) inside them.
+  clients over it (429), before any route runs; it also builds the biggest answers (/api/trace, up to
+  millions of numbers as JSON) one at a time, so one of them cannot slow every page down.
+- `install(app, settings)`: wires them into the app with the line of requests (app/line.py) and the
+  finished-page cache (app/pagecache.py); every refusal gets a friendly page or `{"detail": ...}` JSON
+  (app/refusals.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,14 +26,18 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2_fragments import render_block
+from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.line import WorkLine
 from app.pagecache import PageCache
+from app.refusals import BUSY_MESSAGE, RATE_MESSAGE, body_message, refusal, url_message
 from app.settings import Settings
 
 FREE_PATHS = ("/static/", "/healthz")  # never rate limited: assets are cached and probes must get through
+# Answers of up to millions of numbers: building one takes the interpreter for seconds, so one at a time.
+HEAVY_PATHS = ("/api/trace",)
+SWITCH_INTERVAL = 0.001  # seconds; Python's default is 0.005
 
 
 class Busy(Exception):
@@ -151,53 +158,6 @@ class RateLimiter:
             del self._buckets[client]
 
 
-BUSY_MESSAGE = (
-    "Glassbox is busy: many people are running the model right now. "
-    "Please try again in a few seconds; your text is kept in the address."
-)
-
-
-def url_message(size: int, most: int) -> str:
-    return (
-        f"This address is {size} bytes long; this server takes at most {most}. "
-        "Shorten the text (a character outside English can take up to 12 bytes in an address)."
-    )
-
-
-def body_message(most: int) -> str:
-    return f"The request body is larger than {most} bytes; Glassbox takes its input from the address only."
-
-
-RATE_MESSAGE = "Too many requests from your address in a short time. Please wait a moment and try again."
-
-
-def wants_json(path: str) -> bool:
-    """JSON answers for the API and the probes; HTML pages for everything else."""
-    return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
-
-
-def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, message: str,
-            retry_after: int | None = None) -> Response:  # fmt: skip
-    """The answer to a refused request: `{"detail": message}` for the API, a short page for people.
-
-    An htmx request gets only the messages box, retargeted there (HX-Retarget), so the page the student
-    has stays put and says what happened.
-    """
-    extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    if wants_json(path):
-        return JSONResponse({"detail": message}, status_code=status, headers=extra)
-    env = app.state.templates
-    context = {"status": status, "message": message, "retry_after": retry_after}
-    if headers.get("hx-request") == "true":
-        html = render_block(env, "busy.html", "messages", context)
-        extra.update({"HX-Retarget": "#messages", "HX-Reswap": "outerHTML"})
-    else:
-        html = env.get_template("busy.html").render(context)
-        if retry_after is not None:  # the browser reloads the page by itself, students not all at once
-            extra["Refresh"] = str(retry_after + random.randint(0, retry_after))
-    return HTMLResponse(html, status_code=status, headers=extra)
-
-
 class RequestLimits:
     """Refuse what no route should see: over-long URLs, request bodies, clients over the rate limit."""
 
@@ -207,7 +167,12 @@ class RequestLimits:
         self.max_url = settings.max_url
         self.max_body = settings.max_body
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+        self.queue_size = settings.queue_size
+        self.queue_timeout = settings.queue_timeout
+        self.heavy_busy = False  # an answer of HEAVY_PATHS is being built
+        self.heavy_waiting = 0
         fastapi.state.rate_limiter = self.limiter
+        fastapi.state.request_limits = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -230,8 +195,36 @@ class RequestLimits:
                 refused = refusal(self.fastapi, path, headers, 429, RATE_MESSAGE, math.ceil(wait))
         if refused is not None:
             await refused(scope, receive, send)
+        elif path in HEAVY_PATHS:
+            await self._one_at_a_time(scope, receive, send, headers)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _one_at_a_time(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> None:
+        """Serve a heavy answer once the one before is done; past `queue_size` waiting, or after
+        `queue_timeout` seconds, answer 503. The event loop is one thread, so the flag needs no lock."""
+        if self.heavy_waiting >= self.queue_size and self.heavy_busy:
+            await refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        deadline = time.monotonic() + self.queue_timeout
+        self.heavy_waiting += 1
+        try:
+            while self.heavy_busy:
+                if time.monotonic() > deadline:
+                    await refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2)(
+                        scope, receive, send
+                    )
+                    return
+                await asyncio.sleep(0.01)
+        finally:
+            self.heavy_waiting -= 1
+        self.heavy_busy = True
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.heavy_busy = False
 
     def _body_too_big(self, headers: dict[str, str]) -> bool:
         """Every route reads its input from the URL: a body of unknown size (chunked) is refused too."""
@@ -242,13 +235,16 @@ class RequestLimits:
 
 
 def tune_thread_pool(settings: Settings) -> None:
-    """Enough threads for every queued model run plus the requests served from the cache meanwhile.
+    """Threads for the requests worked on at once, and a shorter GIL switch interval.
 
-    Sync routes run in anyio's thread pool (40 threads by default); runs waiting for a slot hold a thread,
-    so without room to spare they could starve the cheap requests. Call it inside the event loop.
+    Pages are drawn in anyio's worker threads (at most `concurrency` at a time, app/line.py) while the event
+    loop answers everyone else. A thread waiting for the GIL gets it after the holder's switch interval
+    (5 ms by default); at 1 ms the loop sends cached pages and static files without queueing behind a
+    page being drawn. Call it inside the event loop, at startup.
     """
     limiter = anyio.to_thread.current_default_thread_limiter()
-    limiter.total_tokens = max(limiter.total_tokens, settings.max_running + settings.queue_size + 32)
+    limiter.total_tokens = max(limiter.total_tokens, settings.concurrency + 8)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def attach(app: FastAPI) -> None:
@@ -268,6 +264,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         return refusal(app, request.url.path, headers, 503, err.message, err.retry_after)
 
+    app.add_middleware(WorkLine, fastapi=app, settings=settings)
     if settings.page_cache_mb:
         app.add_middleware(PageCache, max_bytes=settings.page_cache_mb * 2**20, state=app.state)
     app.add_middleware(RequestLimits, fastapi=app, settings=settings)  # outside: limits apply to cached pages

@@ -59,7 +59,9 @@ class PageCache:
             return
         headers = {k.lower(): v for k, v in scope["headers"]}
         gzip = b"gzip" in headers.get(b"accept-encoding", b"")
-        key = (scope["path"], scope["query_string"], gzip, *(headers.get(h.encode()) for h in KEY_HEADERS))
+        # the page's own address (its permalinks) comes from the scheme and the Host header
+        key = (scope["path"], scope["query_string"], gzip, scope.get("scheme"), headers.get(b"host"),
+               *(headers.get(h.encode()) for h in KEY_HEADERS))  # fmt: skip
         if (stored := self._items.get(key)) is not None:
             self._items.move_to_end(key)
             self.hits += 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from model.cache import TraceCache
@@ -23,6 +24,8 @@ class GPT2:
         self.tokenizer = loaded.tokenizer
         self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
         self.cache = TraceCache(cache_bytes)
+        # Every model run (not a cache hit) happens inside `gate()`; a server puts a bounded queue here.
+        self.gate: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def tokenize(self, text: str) -> list[Token]:
         """Text -> tokens (id, text, display label)."""
@@ -35,6 +38,7 @@ class GPT2:
         def compute() -> Trace:
             # "Generate" appends one token: reuse the prefix's keys and values instead of starting over
             prefix = self.cache.peek(key[:-1]) if len(key) > 1 else None
-            return self.engine.extend(prefix, key[-1:]) if prefix is not None else self.engine.trace(key)
+            with self.gate():
+                return self.engine.extend(prefix, key[-1:]) if prefix is not None else self.engine.trace(key)
 
         return self.cache.get(key, compute)

@@ -42,12 +42,20 @@ class PageCacheStats(BaseModel):
     hit_rate: float
 
 
+class LineOut(BaseModel):
+    busy: int = Field(description="requests being worked on")
+    waiting: int = Field(description="requests waiting for their turn")
+    concurrency: int
+    refused: int = Field(description="answered 503: the line was full or the wait too long")
+
+
 class Stats(BaseModel):
     model: str
     pid: int = Field(description="this worker process (each worker has its own caches and queue)")
     cache: CacheStats
     pages: PageCacheStats | None = Field(description="the finished-page cache; null when it is off")
     queue: QueueOut
+    line: LineOut
     rate_limited: int = Field(description="requests answered 429 (0 when the rate limit is off)")
     rss_mb: float = Field(description="this worker process's resident memory now")
     peak_rss_mb: float = Field(description="its highest resident memory so far")
@@ -78,6 +86,7 @@ def stats(request: Request) -> Stats:
     limiter = request.app.state.rate_limiter
     rss, peak = memory_mb()
     pages = getattr(request.app.state, "page_cache", None)
+    line = request.app.state.work_line
     return Stats(
         model=serving.gpt2.name,
         pid=os.getpid(),
@@ -100,6 +109,9 @@ def stats(request: Request) -> Stats:
             hit_rate=rate(pages.hits, pages.misses),
         ),
         queue=QueueOut(**asdict(request.app.state.run_queue.stats())),
+        line=LineOut(
+            busy=line.busy, waiting=len(line.waiting), concurrency=line.concurrency, refused=line.refused
+        ),
         rate_limited=limiter.refused if limiter is not None else 0,
         rss_mb=round(rss, 1),
         peak_rss_mb=round(peak, 1),

@@ -1,0 +1,303 @@
+"""A lecture hall at once: 300 virtual students on one server over loopback, for about 90 seconds.
+
+Starts `glassbox serve` in a subprocess (GPT-2-small-shaped random weights by default: the real model's
+cost), waits until it answers, then lets students arrive over the first 60 s. Each student, as a browser
+with htmx would:
+  1. opens the page with one of the five reference prompts (70 %) or a fresh text of their own (30 %),
+     and fetches its stylesheet and htmx once;
+  2. moves the temperature slider ten times (the live request the slider sends: HX-Target output);
+  3. opens five panels (embedding, MLP, residual stream, attention at another block and another head);
+  4. presses Generate twice.
+Think times between steps are random (seeded), so requests interleave as in a room. Everything stops by
+itself: students still busy at the deadline are cancelled and counted as errors.
+
+Prints p50/p95/p99 per kind of request, status counts, the server's trace cache hit rate and model queue,
+its peak resident memory (VmHWM, summed over worker processes) and CPU time. Budgets on 2 cores: p95 under
+250 ms over the dynamic requests (static files excluded), 0 errors, 0 answers 503. Last line exactly
+`p95_ms=<number> errors=<int>`.
+
+    python bench/classroom.py [--students 300] [--arrive 60] [--seconds 90] [--workers 1] [--threads 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from app.state import REFERENCE_PROMPTS
+
+KINDS = ("page", "slider", "panel", "generate", "static")
+BUDGET_MS = 250
+SUBJECTS = ("My grandmother", "The old lighthouse keeper", "A curious robot", "Our chemistry teacher",
+            "The tired student", "A small green frog", "The city council", "Every good story")  # fmt: skip
+VERBS = ("always wanted to", "suddenly decided to", "was never allowed to", "quietly learned how to",
+         "could not believe how to", "finally remembered to")  # fmt: skip
+
+
+class Student:
+    """One browser: its current page state (the URL's query) and the timings it saw."""
+
+    def __init__(self, base: str, rng: random.Random, timings: dict[str, list[float]],
+                 statuses: Counter[str]) -> None:  # fmt: skip
+        # its own connection, as each browser has; plain HTTP, so no TLS context (50 ms of CPU each)
+        self.client = httpx.AsyncClient(base_url=base, timeout=30.0, verify=False,
+                                        headers={"Accept-Encoding": "gzip"})  # fmt: skip
+        self.rng = rng
+        self.timings = timings
+        self.statuses = statuses
+        self.state: dict[str, str] = {}
+        self.hidden: list[str] = []  # the page's hidden state fields, which htmx includes
+
+    def fresh_text(self) -> str:
+        r = self.rng
+        return f"{r.choice(SUBJECTS)} from room {r.randint(1, 999)} {r.choice(VERBS)}"
+
+    async def get(self, kind: str, url: str, params: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> httpx.Response | None:  # fmt: skip
+        start = time.perf_counter()
+        try:
+            r = await self.client.get(url, params=params, headers=headers)
+        except httpx.HTTPError as err:
+            self.statuses[f"{kind} {type(err).__name__}"] += 1
+            return None
+        self.timings[kind].append((time.perf_counter() - start) * 1000)
+        self.statuses[f"{kind} {r.status_code}"] += 1
+        return r
+
+    def follow(self, r: httpx.Response | None) -> None:
+        """Take the state from the URL htmx pushes or replaces, as the browser's address bar does."""
+        url = r and (r.headers.get("HX-Push-Url") or r.headers.get("HX-Replace-Url"))
+        if url:
+            self.state = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+    def included(self, **changes: str) -> dict[str, str]:
+        """What htmx sends: the committed text, the hidden state fields and the sampling controls."""
+        fields = ("text", *self.hidden, "temperature", "top_k", "top_p", "seed")
+        return {**{f: self.state.get(f, "") for f in fields}, **changes}
+
+    def hx(self, target: str, trigger: str) -> dict[str, str]:
+        return {"HX-Request": "true", "HX-Target": target, "HX-Trigger": trigger,
+                "HX-Current-URL": f"{self.client.base_url}/?{httpx.QueryParams(self.state)}"}  # fmt: skip
+
+    async def think(self, lo: float, hi: float) -> None:
+        await asyncio.sleep(self.rng.uniform(lo, hi))
+
+    async def session(self) -> None:
+        rng = self.rng
+        text = rng.choice(REFERENCE_PROMPTS) if rng.random() < 0.7 else self.fresh_text()
+        page = await self.get("page", "/", params={"text": text})
+        if page is None or page.status_code != 200:
+            return
+        # the values htmx will include, as the page holds them: its hidden fields and sampling controls
+        fields = page.text[page.text.find('id="state-fields"') :]
+        hidden = re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)"', fields[: fields.find("</div>")]
+        )
+        self.hidden = [name for name, _ in hidden]
+        self.state = {"text": text, **{n: html.unescape(v) for n, v in hidden}}
+        for name in ("temperature", "top_k", "top_p", "seed"):
+            value = re.search(rf'<input id="{name}" name="{name}"[^>]*? value="([^"]*)"', page.text)
+            self.state[name] = html.unescape(value.group(1)) if value else ""
+        for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+            await self.get("static", asset)
+
+        await self.think(1.0, 3.0)  # reads the page, reaches for the slider
+        for _ in range(10):
+            t = f"{rng.randint(5, 500) / 100:.2f}"
+            r = await self.get("slider", "/", self.included(temperature=t), self.hx("output", "temperature"))
+            self.follow(r)
+            await self.think(0.15, 0.6)
+
+        layer, head = str(rng.randint(2, 12)), str(rng.randint(2, 12))
+        clicks = [{"view": "embedding"}, {"view": "mlp"}, {"view": "residual"},
+                  {"view": "attention", "layer": layer}, {"head": head}]  # fmt: skip
+        for vals in clicks:
+            await self.think(0.8, 2.5)
+            self.follow(await self.get("panel", "/", self.included(**vals), self.hx("page", "panel")))
+
+        for _ in range(2):
+            await self.think(0.8, 2.0)
+            params = self.included(action="generate", text=self.state.get("text", text))
+            self.follow(await self.get("generate", "/", params, self.hx("page", "controls")))
+
+
+async def classroom(base: str, students: int, arrive: float, seconds: float, seed: int
+                    ) -> tuple[dict[str, list[float]], Counter[str], int]:  # fmt: skip
+    """Run every student; return the timings per kind, status counts and how many were cut off."""
+    timings: dict[str, list[float]] = defaultdict(list)
+    statuses: Counter[str] = Counter()
+    rng = random.Random(seed)
+    starts = sorted(rng.uniform(0, arrive) for _ in range(students))
+
+    async def one(n: int, at: float) -> None:
+        await asyncio.sleep(at)
+        student = Student(base, random.Random(rng.random() + n), timings, statuses)
+        try:
+            await student.session()
+        finally:
+            await student.client.aclose()
+
+    tasks = [asyncio.create_task(one(n, at)) for n, at in enumerate(starts)]
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    failed = sum(1 for t in done if t.exception() is not None)
+    return timings, statuses, len(pending) + failed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The server and its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.is_file() else []
+    return [pid] + [p for k in kids for p in process_tree(k)]
+
+
+def status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_stats(base: str, workers: int) -> list[dict[str, Any]]:
+    """/api/stats of every worker process (each new connection may reach another one)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(20 * workers):
+        stats = httpx.get(f"{base}/api/stats", timeout=10).json()
+        seen[stats["pid"]] = stats
+        if len(seen) == workers:
+            break
+    return list(seen.values())
+
+
+def print_stats(workers: list[dict[str, Any]]) -> None:
+    """Trace cache, page cache and model queue, summed over the workers."""
+
+    def total(part: str, key: str) -> float:
+        return sum(w[part][key] for w in workers if w.get(part))
+
+    hits, misses = total("cache", "hits"), total("cache", "misses")
+    print(f"trace cache ({len(workers)} worker(s)): hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} "
+          f"hits, {misses:.0f} model runs), {total('cache', 'entries'):.0f} traces, "
+          f"{total('cache', 'bytes') / 2**20:.0f} MB")  # fmt: skip
+    hits, misses = total("pages", "hits"), total("pages", "misses")
+    print(f"page cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages sent again, "
+          f"{misses:.0f} drawn), {total('pages', 'bytes') / 2**20:.0f} MB")  # fmt: skip
+    print(f"model queue: {total('queue', 'runs'):.0f} runs, mean "
+          f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
+          f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--model", args.model, "--fallback", "", "--port",
+           str(port), "--workers", str(args.workers), "--threads", str(args.threads)]  # fmt: skip
+    env = {**os.environ, "GLASSBOX_CACHE": str(args.cache_dir)} if args.cache_dir else dict(os.environ)
+    with log.open("wb") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 300) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with code {server.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"the server did not answer within {timeout:.0f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--students", type=int, default=300)
+    p.add_argument("--arrive", type=float, default=60, help="seconds over which students arrive")
+    p.add_argument("--seconds", type=float, default=90, help="hard stop for the whole class")
+    p.add_argument("--model", default="random-gpt2")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads per run (0: one per core)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="GLASSBOX_CACHE for the built graph")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkdtemp(prefix="glassbox-classroom-")) / "server.log"
+    server = start_server(args, port, log)
+    try:
+        ready = wait_ready(base, server)
+        print(f"server ready in {ready:.1f} s ({args.model}, {args.workers} worker(s), threads "
+              f"{args.threads or 'one per core'}); log: {log}")  # fmt: skip
+        pids = process_tree(server.pid)
+        cpu_before = sum(cpu_seconds(p) for p in pids)
+        load_before = os.getloadavg()[0]
+        start, own_cpu = time.perf_counter(), time.process_time()
+        timings, statuses, cut = asyncio.run(
+            classroom(base, args.students, args.arrive, args.seconds, args.seed)
+        )
+        wall, own_cpu = time.perf_counter() - start, time.process_time() - own_cpu
+        pids = process_tree(server.pid)
+        cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
+        peaks = [round(status_kb(p, "VmHWM") / 1024) for p in pids]
+        workers = worker_stats(base, args.workers)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"\n{args.students} students in {wall:.1f} s; server CPU {cpu:.1f} s ({cpu / wall:.2f} cores), "
+          f"this client's {own_cpu:.1f} s; load average before {load_before:.2f}, after "
+          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"\n{'kind':<10}{'count':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    dynamic = [t for k in KINDS if k != "static" for t in timings[k]]
+    for kind, values in [*((k, timings[k]) for k in KINDS), ("all", dynamic)]:
+        cells = [percentile(values, q) for q in (50, 95, 99, 100)]
+        print(f"{kind:<10}{len(values):>7}" + "".join(f"{c:>10.1f}" for c in cells))
+    codes = Counter(key.split(" ", 1)[1] for key in statuses.elements())
+    busy = codes.get("503", 0)
+    errors = sum(n for code, n in codes.items() if code != "200") + cut
+    print(f"\nstatus counts: {dict(sorted(codes.items()))}; students cut off at the deadline: {cut}")
+    print(f"503 answers: {busy}")
+    print_stats(workers)
+    print(f"server peak RSS: {sum(peaks)} MB over {len(pids)} process(es) {peaks}")
+    p95 = percentile(dynamic, 95)
+    verdict = "met" if p95 < BUDGET_MS and errors == 0 and busy == 0 else "MISSED"
+    print(f"budget p95 < {BUDGET_MS} ms, 0 errors, 0 503: {verdict}")
+    print(f"p95_ms={p95:.1f} errors={errors}")
+
+
+if __name__ == "__main__":
+    main()
