@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -63,7 +64,9 @@ def call(cache: PageCache, path: str = "/", query: bytes = b"a=1") -> tuple[int,
         return {"type": "http.request", "body": b""}
 
     scope = {"type": "http", "method": "GET", "path": path, "query_string": query, "headers": []}
-    asyncio.run(cache(scope, receive, send))
+    # a thread of its own: a browser test in the same session may leave an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, cache(scope, receive, send)).result()
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 

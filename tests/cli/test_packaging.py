@@ -36,7 +36,11 @@ def test_every_python_package_is_in_the_wheel() -> None:
 def test_templates_and_static_are_installed_inside_app() -> None:
     mapped = PYPROJECT["tool"]["setuptools"]["package-dir"]
 
-    assert mapped == {"app.templates": "templates", "app.static": "static"}
+    assert mapped == {
+        "app.templates": "templates",
+        "app.static": "static",
+        "app.translations": "translations",
+    }
 
 
 def test_app_paths_find_the_top_level_folders_in_a_checkout() -> None:
