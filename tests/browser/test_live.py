@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tests.browser.conftest import open_page
+
 pytestmark = pytest.mark.browser
 
 TEXT = "Data visualization empowers users to"
@@ -18,16 +20,6 @@ def query(url: str) -> dict[str, list[str]]:
 
 def bar_probs(page: Any) -> list[str]:
     return page.locator("#output tr[data-prob]").evaluate_all("rows => rows.map(r => r.dataset.prob)")
-
-
-def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    return page, errors
 
 
 def test_slider_updates_the_probabilities_and_the_url(server: str, browser: Any) -> None:

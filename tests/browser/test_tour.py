@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, quote_plus, urlparse
 
 import pytest
 
+from tests.browser.conftest import open_page
+
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/shots")
@@ -20,16 +22,6 @@ CHINESE = "人工智能正在改变世界"
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(url).query, keep_blank_values=True).items()}
-
-
-def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    return page, errors
 
 
 @pytest.mark.parametrize(
