@@ -22,6 +22,9 @@ class Sampling:
     token: int  # the sampled id (the most likely one when greedy)
     greedy: bool
     filtered: np.ndarray | None = field(default=None, repr=False)  # kept ids, most likely first; None: all
+    order: np.ndarray | None = field(
+        default=None, repr=False
+    )  # the likeliest ids, most likely first (a prefix)
 
     @property
     def kept_count(self) -> int:
@@ -30,7 +33,9 @@ class Sampling:
 
     def kept_top(self, n: int) -> np.ndarray:
         """The n most likely kept ids, most likely first, without sorting the whole vocabulary."""
-        return _top_ids(self.probs, n) if self.filtered is None else self.filtered[:n]
+        if self.filtered is not None:
+            return self.filtered[:n]
+        return self.top(n)
 
     @cached_property
     def kept(self) -> np.ndarray:
@@ -39,6 +44,8 @@ class Sampling:
 
     def top(self, n: int) -> np.ndarray:
         """The n most likely ids before filtering, most likely first."""
+        if self.order is not None and n <= self.order.size:
+            return self.order[:n]
         return _top_ids(self.probs_all, n)
 
 
@@ -57,10 +64,16 @@ def _top_ids(p: np.ndarray, n: int) -> np.ndarray:
     return part[np.lexsort((part, -p[part]))]
 
 
-def _nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+def logit_order(logits: np.ndarray, n: int = 256) -> np.ndarray:
+    """The n highest-scoring ids, highest first: the order of the probabilities at every temperature (dividing
+    by a positive temperature and the softmax keep the order), so it can be found once per text."""
+    return _top_ids(np.asarray(logits).reshape(-1), n)
+
+
+def _nucleus(p: np.ndarray, top_p: float, order: np.ndarray | None = None) -> np.ndarray:
     """The smallest set of ids, most likely first, whose total probability is at least top_p."""
     for n in (256, 4096, p.size):  # usually a few hundred ids hold the mass: avoid sorting all V
-        ids = _top_ids(p, n)
+        ids = order[:n] if order is not None and n <= order.size else _top_ids(p, n)
         cum = np.cumsum(p[ids])
         if cum[-1] >= top_p or n == p.size:
             count = int(np.searchsorted(cum, top_p - 1e-12) + 1)  # first prefix whose mass reaches top_p
@@ -79,16 +92,24 @@ def check_controls(temperature: float, top_k: int | None, top_p: float | None, v
 
 
 def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
-           top_p: float | None = None, seed: int = 0, greedy: bool = False) -> Sampling:  # fmt: skip
-    """Scale by temperature, keep the top-k and then the top-p nucleus, renormalise, draw with `seed`."""
+           top_p: float | None = None, seed: int = 0, greedy: bool = False,
+           order: np.ndarray | None = None) -> Sampling:  # fmt: skip
+    """Scale by temperature, keep the top-k and then the top-p nucleus, renormalise, draw with `seed`.
+
+    `order` is optional: `logit_order(logits)`, computed once per text, saves a partial sort per call."""
     logits = np.asarray(logits).reshape(-1)
     check_controls(temperature, top_k, top_p, logits.size)
     scaled = logits.astype(np.float64) / temperature
     probs_all = softmax(scaled)
-    kept = _top_ids(probs_all, top_k) if top_k is not None else None
+    if top_k is None:
+        kept = None
+    elif order is not None and top_k <= order.size:
+        kept = order[:top_k]
+    else:
+        kept = _top_ids(probs_all, top_k)
     if top_p is not None:
         if kept is None:
-            kept = _nucleus(probs_all, top_p)
+            kept = _nucleus(probs_all, top_p, order)
         else:  # nucleus of the top-k set, renormalised
             sub = probs_all[kept] / probs_all[kept].sum()
             cum = np.cumsum(sub)
@@ -101,7 +122,9 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
         kept_mass = float(probs_all[kept].sum())
         probs[kept] = probs_all[kept] / kept_mass
         token = int(kept[0]) if greedy else _draw(kept, probs[kept], seed)
-    return Sampling(temperature, top_k, top_p, scaled, probs_all, probs, kept_mass, token, greedy, kept)
+    return Sampling(
+        temperature, top_k, top_p, scaled, probs_all, probs, kept_mass, token, greedy, kept, order
+    )
 
 
 def _draw(ids: np.ndarray, p: np.ndarray, seed: int) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.config import GPT2Config
+from model.sampling import logit_order
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ class Trace:
         """Mean and standard deviation per token of what the LayerNorm `name` normalises: ([T], [T])."""
         x = self.ln_input(name).astype(np.float64)
         return x.mean(axis=-1), x.std(axis=-1)
+
+    def logit_order(self) -> np.ndarray:
+        """The likeliest next-token ids at any temperature, most likely first (cached; see logit_order)."""
+        if (cached := self.derived.get("logit_order")) is None:
+            cached = self.derived["logit_order"] = logit_order(self.logits)
+        return cached  # type: ignore[return-value]
 
     def lens(self, k: int = 5) -> list[LensRow]:
         """Top-k next tokens if the model stopped after each block (ln_f and the tied head applied early)."""

@@ -86,6 +86,13 @@ def lm_loss(model: GPT2LMHeadModel, x: torch.Tensor, chunk: int = 512) -> torch.
     )
 
 
+# The runs before phases were recorded in the checkpoint (the first committed model).
+LEGACY_PHASES = [
+    {"from_step": 0, "steps": 1200, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1, "minutes_before": 0.0},
+    {"from_step": 450, "steps": 1400, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1, "minutes_before": 31.2},
+]
+
+
 def lr_at(step: int, args: argparse.Namespace) -> float:
     """Linear warmup, then cosine decay from --lr to --min-lr at --steps."""
     if step < args.warmup:
@@ -321,11 +328,12 @@ def main() -> None:
     ap.add_argument("--stop-after", type=int, default=None, help="stop (and export) after this many steps")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--resume", action="store_true", help="continue from <data>/demo_ckpt.pt")
     ap.add_argument("--export-only", action="store_true", help="with --resume: export the checkpoint as is")
     args = ap.parse_args()
 
-    torch.set_num_threads(1)  # leave the other core to the rest of the machine
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train = np.fromfile(args.data / "train.bin", dtype=np.uint16)
@@ -347,22 +355,29 @@ def main() -> None:
         lr=args.lr, betas=(0.9, 0.95),
     )  # fmt: skip
 
-    step, elapsed, losses = 0, 0.0, []
+    step, elapsed, losses, phases = 0, 0.0, [], []
     if args.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed, losses = ck["step"], ck["elapsed"], ck["losses"]
+        phases = ck.get("phases", LEGACY_PHASES)
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         print(f"resumed at step {step}")
     elif log_path.exists():
         log_path.unlink()
 
+    plan = {"from_step": step, "steps": args.steps, "lr": args.lr, "min_lr": args.min_lr, "warmup": args.warmup,
+            "threads": args.threads, "minutes_before": round(elapsed / 60, 1)}  # fmt: skip
+    if not args.export_only and (not phases or any(phases[-1][k] != plan[k] for k in plan if k != "minutes_before")):
+        phases.append(plan)
+
     def checkpoint() -> None:
         torch.save({
             "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
             "losses": losses, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "phases": phases,
         }, ckpt_path)  # fmt: skip
 
     n_params = sum(p.numel() for p in model.parameters())
@@ -414,6 +429,7 @@ def main() -> None:
         "train_minutes": elapsed / 60, "final_train_loss": float(np.mean(losses[-50:] or [math.nan])),
         "file_mb": (args.out / "model.safetensors").stat().st_size / 1e6, "cpu": cpu_name(),
     }  # fmt: skip
+    info["phases"] = phases
     write_card(args.out, args, info)
     record = {k: v for k, v in info.items() if k != "manifest"}
     (args.data / "demo_eval.json").write_text(json.dumps(record, indent=2))

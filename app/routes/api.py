@@ -167,7 +167,7 @@ def api_predict(
     except ValueError as err:
         raise HTTPException(422, str(err)) from err
     trace = gpt2.trace([t.id for t in tokens])
-    s = sample(trace.logits, temperature, top_k, top_p, seed=seed, greedy=greedy)
+    s = sample(trace.logits, temperature, top_k, top_p, seed=seed, greedy=greedy, order=trace.logit_order())
 
     def candidate(rank: int, i: int) -> Candidate:
         t = gpt2.tokenizer.token(i)

@@ -23,7 +23,7 @@ from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
 from app.views.numbers import table_names
 from app.views.output import draw, lens_view, output_view
-from app.views.overview import overview_view
+from app.views.overview import fan_view, layout, overview_view
 from app.views.residual import residual_view
 from app.views.tokens import chip_groups, chips
 from app.views.tour import link_to, tour_target, tour_view
@@ -131,6 +131,8 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     return result
 
 
+EVERY_PANEL = ("overview", "tokens", "output", "lens")
+
 # the controls a tour step sets: a URL that gives none of them gets the step's own
 TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
 
@@ -149,10 +151,16 @@ def common_context(request: Request, r: Run) -> dict[str, Any]:
         "trace": r.trace,
         "permalink": permalink(request, state),
         "tour": None,
+        "languages": [
+            (code, name, state.url(lang=code), code == i18n.current())
+            for code, (_catalog, name) in i18n.LANGUAGES.items()
+        ],
     }
-    if r.trace is not None and state.tour is not None:
-        tok = request.app.state.serving.gpt2.tokenizer.token
-        ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
+    if r.trace is not None:
+        ctx["tour_start"] = link_to(state, tour_target(r.trace, state, 1))
+        if state.tour is not None:
+            tok = request.app.state.serving.gpt2.tokenizer.token
+            ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
     return ctx
 
 
@@ -178,10 +186,6 @@ def context(request: Request, r: Run) -> dict[str, Any]:
             "present_link": state.url(present=not state.present),
             "expand_link": state.url("overview", expand=not state.expand),
             "oob": False,
-            "languages": [
-                (code, name, state.url(lang=code), code == i18n.current())
-                for code, (_catalog, name) in i18n.LANGUAGES.items()
-            ],
         }
     )
     if r.trace is None:
@@ -203,33 +207,30 @@ def context(request: Request, r: Run) -> dict[str, Any]:
         panel=panel,
         views=[(v, link(state, "panel", view=v), v == state.view) for v in PANELS],
         exports=exports(state, r.trace.config),
-        tour_start=link_to(state, tour_target(r.trace, state, 1)),
     )
     return ctx
 
 
-def exports(state: State, cfg: Any) -> dict[str, Downloads]:
-    """The download links of every panel on the page; "panel" is the open detail panel."""
-    out = {
-        panel: downloads(state, panel, table_names(panel, state, cfg))
-        for panel in ("overview", "tokens", "output", "lens")
-    }
-    out["panel"] = downloads(state, state.view, table_names(state.view, state, cfg))
+def exports(state: State, cfg: Any, panels: tuple[str, ...] = EVERY_PANEL) -> dict[str, Downloads]:
+    """The download links of the given panels; "panel" (when asked for) is the open detail panel."""
+    out = {panel: downloads(state, panel, table_names(panel, state, cfg)) for panel in panels}
+    if panels == EVERY_PANEL:
+        out["panel"] = downloads(state, state.view, table_names(state.view, state, cfg))
     return out
 
 
 def live_context(request: Request, r: Run) -> dict[str, Any]:
-    """What a sampling control changes: the output panel, the overview's ribbons, the permalink, the tour."""
+    """What a sampling control changes: the output panel, the overview's ribbons and their download links,
+    the permalink, the tour. The rest of the overview does not depend on sampling and is left as it is."""
     ctx = common_context(request, r)
     ctx["oob"] = True
     if r.trace is not None:
         tok = request.app.state.serving.gpt2.tokenizer.token
         s = draw(r.trace, r.state)
         ctx.update(
-            overview=overview_view(r.trace, r.state, s, tok),
+            fan=fan_view(r.state, s, tok, layout(r.trace.n_tokens)),
             output=output_view(r.trace, r.state, s, tok),
-            expand_link=r.state.url("overview", expand=not r.state.expand),
-            exports=exports(r.state, r.trace.config),
+            exports=exports(r.state, r.trace.config, ("overview", "output")),
         )
     return ctx
 

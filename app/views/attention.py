@@ -9,12 +9,13 @@ import numpy as np
 
 from app.i18n import N_, _
 from app.state import STEPS, State
-from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, num, short, show, table
+from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, num, pool_max, short, show, table
 from app.views.links import Link, link
 from app.views.tokens import selected_index
 from model import Token, Trace
 
 DIMS = 16  # columns drawn of a [T, D] or [T, C] matrix
+THUMB_BINS = 24  # the all-heads grid shows at most 24 x 24 squares per head (the largest of each block)
 
 TITLES = {
     "qkv": N_("Q, K, V"),
@@ -81,6 +82,8 @@ class Attention:
     sentences: list[str]
     thumbs: list[HeadThumb]
     selected_label: str
+    n_tokens: int = 0
+    thumb_block: int = 1  # how many tokens one thumbnail square stands for, along each side
 
 
 def _square(
@@ -313,7 +316,8 @@ def attention_view(
         for i, key in enumerate(STEPS)
     ]
     probs = trace[f"{p}.attn.probs"]
-    cell = min(8.0, max(2.0, 64.0 / n))
+    bins = min(n, THUMB_BINS)
+    cell = min(8.0, max(2.0, 64.0 / bins))
     thumbs = [
         HeadThumb(
             number=j + 1,
@@ -321,16 +325,17 @@ def attention_view(
             selected=j == h,
             map=heatmap(
                 f"{p}.attn.probs",
-                probs[j],
-                row_labels=[""] * n,
-                col_labels=[""] * n,
+                pool_max(probs[j], THUMB_BINS),
+                row_labels=[""] * bins,
+                col_labels=[""] * bins,
                 cell=cell,
                 signed=False,
                 titles=False,
+                compact=False,
             ),
         )
         for j in range(cfg.n_head)
-    ]  # thumbnails carry no per-cell titles, so the page stays light
+    ]  # no per-cell titles, so the page stays light; long texts are shrunk (the largest of each block)
 
     def nav(key: str, value: int, top: int) -> Link | None:
         return link(state, "panel", **{key: value}) if 1 <= value <= top else None
@@ -362,4 +367,6 @@ def attention_view(
         sentences=sentences,
         thumbs=thumbs,
         selected_label=who,
+        n_tokens=n,
+        thumb_block=-(-n // THUMB_BINS),
     )

@@ -10,8 +10,11 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from html import escape
 
 import numpy as np
+from markupsafe import Markup
 
 from app.i18n import _
 
@@ -192,6 +195,24 @@ class Heatmap:
     highlight: tuple[float, float, float, float] | None  # x, y, width, height around the selected row
     col_highlight: tuple[float, float, float, float] | None = None  # around the selected column
     mark: tuple[float, float, float, float] | None = None  # around one cell the guided tour talks about
+    paths: list[tuple[str, str]] | None = None  # compact drawing: (fill, path) per colour level, no cells
+
+    @cached_property
+    def svg_cells(self) -> Markup:
+        """The squares as SVG markup, written here in one pass (a template loop over thousands of cells is
+        the slowest part of a page). Titles are escaped: they hold token text a user typed."""
+        if self.paths is not None:
+            return Markup("".join(f'<path fill="{fill}" d="{d}"/>' for fill, d in self.paths))
+        out = []
+        for c in self.cells:
+            title = f"<title>{escape(c.title)}</title>" if c.title else ""
+            out.append(
+                f'<rect x="{c.x}" y="{c.y}" width="{c.size}" height="{c.size}" fill="{c.fill}" '
+                f'data-value="{c.value}">{title}</rect>'
+            )
+            if c.text:
+                out.append(f'<text class="num" x="{c.cx}" y="{c.cy}" fill="{c.ink}">{escape(c.text)}</text>')
+        return Markup("".join(out))
 
 
 def heatmap(
@@ -213,8 +234,13 @@ def heatmap(
     titles: bool = True,
     selected_col: int | None = None,
     mark: tuple[int, int] | None = None,
+    compact: bool | None = None,
 ) -> Heatmap:
-    """Colour every finite entry of a 2-D matrix; -inf (the causal mask) stays blank."""
+    """Colour every finite entry of a 2-D matrix; -inf (the causal mask) stays blank.
+
+    `compact` (by default: more than COMPACT_CELLS squares) draws the squares as one path per colour level,
+    about a sixth of the bytes, with no per-square value or title: at that size they are too small to point
+    at, and the numbers are in the table and the exports."""
     m = np.asarray(matrix, dtype=np.float64)
     finite = m[np.isfinite(m)]
     if scale is None:
@@ -225,10 +251,15 @@ def heatmap(
             t = np.where(np.isfinite(m), 0.5 + 0.5 * m / scale, 0.5) if scale > 0 else np.full(m.shape, 0.5)
         else:
             t = np.where(np.isfinite(m), m / scale, 0.0) if scale > 0 else np.zeros(m.shape)
-    fills, inks = _mix_many(SEQUENTIAL if not signed else DIVERGING, t.reshape(-1))
     cols = m.shape[1]
+    if compact is None:
+        compact = m.size > COMPACT_CELLS
     cells: list[Cell] = []
-    for k, v in enumerate(m.reshape(-1).tolist()):
+    paths = _level_paths(m, t, SEQUENTIAL if not signed else DIVERGING, cell, left, top) if compact else None
+    fills, inks = (
+        _mix_many(SEQUENTIAL if not signed else DIVERGING, t.reshape(-1)) if not compact else ([], [])
+    )
+    for k, v in enumerate(m.reshape(-1).tolist() if not compact else ()):
         if v == -np.inf:
             continue
         r, c = divmod(k, cols)
@@ -289,7 +320,42 @@ def heatmap(
         highlight=box,
         col_highlight=col_box,
         mark=cell_box,
+        paths=paths,
     )
+
+
+COMPACT_CELLS = 48 * 48
+LEVELS = 48  # colour levels of a compact heatmap
+
+
+def _level_paths(
+    m: np.ndarray, t: np.ndarray, stops: Sequence[Color], cell: float, left: float, top: float
+) -> list[tuple[str, str]]:
+    """One SVG path per colour level, each a run of unit squares: the same picture as one rect per cell with
+    the colour rounded to one of LEVELS steps. Blank (-inf) entries are left out."""
+    level = np.rint(np.clip(t, 0.0, 1.0) * (LEVELS - 1)).astype(np.int64)
+    level[~np.isfinite(m)] = -1
+    fills, _inks = _mix_many(stops, np.arange(LEVELS) / (LEVELS - 1))
+    c = f"{cell:g}"
+    out = []
+    for lv in np.unique(level[level >= 0]).tolist():
+        rows, cols = np.nonzero(level == lv)
+        d = "".join(
+            f"M{left + x * cell:g} {top + y * cell:g}h{c}v{c}h-{c}z"
+            for y, x in zip(rows.tolist(), cols.tolist(), strict=True)
+        )
+        out.append((fills[lv], d))
+    return out
+
+
+def pool_max(m: np.ndarray, bins: int) -> np.ndarray:
+    """A [R, C] matrix shrunk to at most bins x bins by taking the largest entry of each block."""
+    for axis in (0, 1):
+        n = m.shape[axis]
+        if n > bins:
+            edges = np.linspace(0, n, bins + 1).astype(np.int64)[:-1]
+            m = np.maximum.reduceat(m, edges, axis=axis)
+    return m
 
 
 @dataclass(frozen=True)

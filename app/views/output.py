@@ -94,6 +94,7 @@ def draw(trace: Trace, state: State, *, greedy: bool = False) -> Sampling:
         state.top_p,
         seed=state.seed + len(state.gen),
         greedy=greedy,
+        order=trace.logit_order(),
     )
 
 

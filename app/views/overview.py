@@ -95,6 +95,44 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Fan:
+    """The right end of the overview, the only part that sampling changes: ribbons and next-token candidates.
+
+    Drawn as an SVG of its own inside the overview's, so that a slider move swaps just this part."""
+
+    width: float
+    height: float
+    ribbons: list[Curve]
+    candidates: list[Candidate]
+    others: Label | None
+    output_link: Link
+    output_box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the token rows go, from the number of tokens alone."""
+
+    ys: list[float]
+    row: float
+    band: float
+    font: float
+    area: float
+
+    @property
+    def bottom(self) -> float:
+        return TOP + self.area
+
+
+def layout(n: int) -> Layout:
+    row = min(30.0, max(9.0, 320.0 / n))
+    area = max(n * row, CANDIDATES * 34.0 + 50)
+    offset = (area - n * row) / 2
+    ys = [TOP + offset + (i + 0.5) * row for i in range(n)]
+    return Layout(ys=ys, row=row, band=min(14.0, row * 0.5), font=min(14.0, max(8.0, row * 0.55)), area=area)
+
+
+@dataclass(frozen=True)
 class Overview:
     width: float
     height: float
@@ -102,12 +140,8 @@ class Overview:
     streams: list[Stream]
     boxes: list[Box]
     curves: list[Curve]
-    ribbons: list[Curve]
-    candidates: list[Candidate]
-    others: Label | None
+    fan: Fan
     dots: list[Dot]
-    output_link: Link
-    output_box: tuple[float, float, float, float]
     expanded: bool
     expand_link: Link
     font: float
@@ -289,13 +323,8 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
     cfg = trace.config
     n = trace.n_tokens
     chosen = selected_index(state, n)
-    row = min(30.0, max(9.0, 320.0 / n))
-    band = min(14.0, row * 0.5)
-    font = min(14.0, max(8.0, row * 0.55))
-    area = max(n * row, CANDIDATES * 34.0 + 50)
-    offset = (area - n * row) / 2
-    ys = [TOP + offset + (i + 0.5) * row for i in range(n)]
-    bottom = TOP + area
+    lay = layout(n)
+    ys, band, font, area, bottom = lay.ys, lay.band, lay.font, lay.area, lay.bottom
     words = [show(tok(i).label) for i in trace.ids]
 
     headers = [
@@ -349,7 +378,28 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
         )
     )
 
+    return Overview(
+        width=WIDTH,
+        height=bottom + 16,
+        headers=headers,
+        streams=streams,
+        boxes=boxes,
+        curves=curves,
+        fan=fan_view(state, s, tok, lay),
+        dots=dots,
+        expanded=state.expand,
+        expand_link=link(state, "overview", expand=not state.expand),
+        font=font,
+        layer=state.layer,
+        head=state.head,
+        n_layer=cfg.n_layer,
+    )
+
+
+def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
+    """The ribbons and candidates at the end of the overview, for this sampling."""
     # The last token's stream fans out into the likeliest next tokens, each ribbon as wide as its probability.
+    ys, area, bottom = lay.ys, lay.area, lay.bottom
     ids = [int(i) for i in s.kept_top(CANDIDATES)]
     if s.token not in ids:
         ids.append(s.token)
@@ -405,23 +455,12 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
         others = Label(
             x1 + 12, yc, _("{n} others  {pct}").format(n=s.kept_count - len(ids), pct=percent(rest)), "start"
         )
-    return Overview(
+    return Fan(
         width=WIDTH,
         height=bottom + 16,
-        headers=headers,
-        streams=streams,
-        boxes=boxes,
-        curves=curves,
         ribbons=ribbons,
         candidates=candidates,
         others=others,
-        dots=dots,
         output_link=link(state, "output"),
         output_box=(X_CAND - 6, TOP - 8, WIDTH - X_CAND + 4, area + 16),
-        expanded=state.expand,
-        expand_link=link(state, "overview", expand=not state.expand),
-        font=font,
-        layer=state.layer,
-        head=state.head,
-        n_layer=cfg.n_layer,
     )

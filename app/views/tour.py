@@ -102,6 +102,13 @@ def attention_focus(trace: Trace) -> Focus:
     The first token and the token itself are left out when there is another choice: most heads of a
     trained GPT-2 rest on the first token when they find nothing, and that says little.
     """
+    if (cached := trace.derived.get("attention_focus")) is not None:
+        return cached  # type: ignore[return-value]
+    trace.derived["attention_focus"] = focus = _attention_focus(trace)
+    return focus
+
+
+def _attention_focus(trace: Trace) -> Focus:
     n = trace.n_tokens
     if n == 1:
         return Focus(0, 0, 0, 0)

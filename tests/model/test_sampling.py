@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.sampling import sample, softmax
+from model.sampling import logit_order, sample, softmax
 
 V = 50257
 
@@ -93,3 +93,28 @@ def test_draws_follow_the_distribution():
 def test_bad_controls_are_refused(logits, kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample(logits, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": 0.8},
+        {"temperature": 0.05, "top_k": 3},
+        {"temperature": 5.0, "top_k": 300},  # more than the order holds: falls back to a partial sort
+        {"temperature": 1.3, "top_p": 0.9},
+        {"temperature": 4.0, "top_p": 0.999},  # a nucleus wider than the order
+        {"temperature": 0.7, "top_k": 50, "top_p": 0.5},
+        {"temperature": 1.0, "greedy": True},
+    ],
+)
+def test_a_precomputed_order_changes_nothing(logits, kwargs):
+    """The logit order found once per text gives the same sampling as sorting the probabilities each time."""
+    order = logit_order(logits)
+    assert order.tolist() == np.argsort(-logits, kind="stable")[:256].tolist()
+    for seed in range(5):
+        plain, fast = sample(logits, seed=seed, **kwargs), sample(logits, seed=seed, order=order, **kwargs)
+        assert fast.token == plain.token
+        np.testing.assert_array_equal(fast.probs, plain.probs)
+        assert fast.kept_count == plain.kept_count
+        assert fast.kept_top(20).tolist() == plain.kept_top(20).tolist()
+        assert fast.top(10).tolist() == plain.top(10).tolist()

@@ -168,10 +168,32 @@ def test_live_fragment_updates_output_overview_and_url(client: TestClient) -> No
     assert r.status_code == 200
     assert r.text.lstrip().startswith('<section id="output"')
     page = parse(r.text)
-    assert page.one("section", id="overview")["hx-swap-oob"] == "true"
+    assert page.one("svg", id="fan")["hx-swap-oob"] == "true"  # only the overview's ribbons
+    assert page.all("section", id="overview") == []
     assert page.one("output", id="temperature-value")["hx-swap-oob"] == "true"
     assert "panel" not in [a.get("id") for a in page.all("section")]  # the panels are not re-rendered
     assert "temperature=2.5" in r.headers["HX-Replace-Url"]
+    downloads = page.one("p", id="overview-downloads")
+    assert downloads["hx-swap-oob"] == "true"
+    # the share box keeps its tour link and languages
+    assert page.all("a", hreflang="zh-CN") and page.all("a", **{"class": "tour-start"})
+
+
+def test_live_fan_is_the_full_pages_fan(client: TestClient, gpt2: GPT2) -> None:
+    """The ribbons swapped on a slider move are those the full page draws for the same URL."""
+    params = {"text": TEXT, "temperature": "2.5", "top_k": "7"}
+    live = client.get("/", params=params, headers={**HX, "HX-Target": "output"}).text
+    full = client.get("/", params=params).text
+
+    def fan(html: str) -> str:
+        start = html.index('<svg id="fan"')
+        return html[start : html.index("</svg>", start)].replace(' hx-swap-oob="true"', "")
+
+    assert fan(live) == fan(full)
+    s = sample(gpt2.trace(ids_of(gpt2)).logits, 2.5, top_k=7)
+    cands = parse(fan(live) + "</svg>").all("rect", data_prob="*")
+    assert [int(c["data-id"]) for c in cands] == [int(i) for i in s.kept_top(5)]
+    assert [float(c["data-prob"]) for c in cands] == pytest.approx([float(s.probs[i]) for i in s.kept_top(5)])
 
 
 def test_generate_appends_the_drawn_token(client: TestClient, gpt2: GPT2) -> None:
