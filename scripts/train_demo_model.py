@@ -88,9 +88,11 @@ def lm_loss(model: GPT2LMHeadModel, x: torch.Tensor, chunk: int = 512) -> torch.
 
 # The runs before phases were recorded in the checkpoint (the first committed model).
 LEGACY_PHASES = [
-    {"from_step": 0, "steps": 1200, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1, "minutes_before": 0.0},
-    {"from_step": 450, "steps": 1400, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1, "minutes_before": 31.2},
-]
+    {"from_step": 0, "steps": 1200, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1,
+     "minutes_before": 0.0},
+    {"from_step": 450, "steps": 1400, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1,
+     "minutes_before": 31.2},
+]  # fmt: skip
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
@@ -368,9 +370,11 @@ def main() -> None:
     elif log_path.exists():
         log_path.unlink()
 
-    plan = {"from_step": step, "steps": args.steps, "lr": args.lr, "min_lr": args.min_lr, "warmup": args.warmup,
-            "threads": args.threads, "minutes_before": round(elapsed / 60, 1)}  # fmt: skip
-    if not args.export_only and (not phases or any(phases[-1][k] != plan[k] for k in plan if k != "minutes_before")):
+    plan = {"from_step": step, "steps": args.steps, "lr": args.lr, "min_lr": args.min_lr,
+            "warmup": args.warmup, "threads": args.threads,
+            "minutes_before": round(elapsed / 60, 1)}  # fmt: skip
+    same = phases and all(phases[-1][k] == plan[k] for k in plan if k not in ("from_step", "minutes_before"))
+    if not args.export_only and not same:
         phases.append(plan)
 
     def checkpoint() -> None:

@@ -70,6 +70,7 @@ def test_the_all_heads_grid_of_a_long_text_is_shrunk_to_block_maxima(client: Tes
     assert len(thumbs) == gpt2.config.n_head
     for j, thumb in enumerate(thumbs):
         values = [float(c["data-value"]) for c in parse(thumb).all("rect", data_value="*")]
-        assert values == pytest.approx(pool_max(probs[j].astype(np.float64), 24).reshape(-1).tolist(), rel=1e-6)
+        pooled = pool_max(probs[j].astype(np.float64), 24).reshape(-1).tolist()
+        assert values == pytest.approx(pooled, rel=1e-6)
     k = -(-n // 24)
-    assert f"up to {k} × {k}" in r.text
+    assert f"up to {k} \u00d7 {k}" in r.text
