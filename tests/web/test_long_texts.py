@@ -51,7 +51,7 @@ def test_a_compact_heatmap_draws_each_finite_square_once_in_its_rounded_colour()
 
 
 def test_heatmap_titles_are_escaped() -> None:
-    labels = ['<script>alert(1)</script>', '"><img onerror=x>']
+    labels = ["<script>alert(1)</script>", '"><img onerror=x>']
     h = heatmap("x", np.ones((2, 2)), row_labels=labels, col_labels=labels, describe="{row} / {col}: ")
     markup = str(h.svg_cells)
     assert "<script>" not in markup and "<img" not in markup
