@@ -9,7 +9,7 @@ import numpy as np
 
 from app.i18n import N_, _
 from app.state import STEPS, State
-from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, num, pool_max, short, show, table
+from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, memo, num, pool_max, short, show, table
 from app.views.links import Link, link
 from app.views.tokens import selected_index
 from model import Token, Trace
@@ -131,24 +131,35 @@ def _wide(name: str, m: np.ndarray, labels: list[str], chosen: int, left: float 
     )
 
 
-def attention_view(
-    trace: Trace, state: State, tok: Callable[[int], Token], mark: tuple[int, int] | None = None
-) -> Attention:
-    """Every step of one head's attention in block `state.layer`; `mark` outlines one (query, key) square."""
+@dataclass(frozen=True)
+class StepContent:
+    """What one attention step shows for one (block, head, token): the same for every student."""
+
+    maps: list[Heatmap]
+    titles: list[str]
+    tables: list[Table]
+    sentences: list[str]
+
+
+def _step_content(
+    trace: Trace,
+    b: int,
+    h: int,
+    step: str,
+    chosen: int,
+    mark: tuple[int, int] | None,
+    tok: Callable[[int], Token],
+) -> StepContent:
     cfg = trace.config
-    b, h = state.layer - 1, state.head - 1
-    n = trace.n_tokens
-    chosen = selected_index(state, n)
     labels = [short(tok(i).label, 12) for i in trace.ids]
     p = f"block{b}"
     d = cfg.head_dim
     dims = min(DIMS, d)
     who = show(tok(trace.ids[chosen]).label)
-
+    head = h + 1
     maps: list[Heatmap] = []
     titles: list[str] = []
     tables: list[Table] = []
-    step = state.step
     if step == "qkv":
         for part in ("q", "k", "v"):
             m = trace[f"{p}.{part}"][h]
@@ -157,7 +168,7 @@ def attention_view(
             tables.append(
                 table(
                     _("{name}, head {head}, first {dims} of {d}").format(
-                        name=f"{p}.{part}", head=state.head, dims=dims, d=d
+                        name=f"{p}.{part}", head=head, dims=dims, d=d
                     ),
                     m[:, :dims],
                     labels,
@@ -172,7 +183,7 @@ def attention_view(
                 "each {d} numbers per head."
             ).format(d=d),
             _("Drawn: the first {dims} of {d} numbers of head {head}, one row per token.").format(
-                dims=dims, d=d, head=state.head
+                dims=dims, d=d, head=head
             ),
         ]
     elif step in ("scores", "scaled", "masked", "probs"):
@@ -182,7 +193,7 @@ def attention_view(
         titles.append(_(TITLES[step]))
         tables.append(
             table(
-                _("{name}, head {head} (rows: queries, columns: keys)").format(name=name, head=state.head),
+                _("{name}, head {head} (rows: queries, columns: keys)").format(name=name, head=head),
                 m,
                 labels,
                 labels,
@@ -233,9 +244,7 @@ def attention_view(
         titles.append(_("probabilities · V"))
         tables.append(
             table(
-                _("{name}, head {head}, first {dims} of {d}").format(
-                    name=name, head=state.head, dims=dims, d=d
-                ),
+                _("{name}, head {head}, first {dims} of {d}").format(name=name, head=head, dims=dims, d=d),
                 m[:, :dims],
                 labels,
                 [str(c) for c in range(dims)],
@@ -310,32 +319,57 @@ def attention_view(
             _("Drawn: the first {dims} of {d} numbers.").format(dims=dims, d=cfg.n_embd),
         ]
 
+    return StepContent(maps, titles, tables, sentences)
+
+
+def _thumbs(trace: Trace, b: int) -> list[Heatmap]:
+    """The all-heads grid's pictures of block b (no titles, so the page stays light; long texts are shrunk
+    to the largest value of each block)."""
+    n = trace.n_tokens
+    probs = trace[f"block{b}.attn.probs"]
+    bins = min(n, THUMB_BINS)
+    cell = min(8.0, max(2.0, 64.0 / bins))
+    return [
+        heatmap(
+            f"block{b}.attn.probs",
+            pool_max(probs[j], THUMB_BINS),
+            row_labels=[""] * bins,
+            col_labels=[""] * bins,
+            cell=cell,
+            signed=False,
+            titles=False,
+            compact=False,
+        )
+        for j in range(trace.config.n_head)
+    ]
+
+
+def attention_view(
+    trace: Trace, state: State, tok: Callable[[int], Token], mark: tuple[int, int] | None = None
+) -> Attention:
+    """Every step of one head's attention in block `state.layer`; `mark` outlines one (query, key) square."""
+    cfg = trace.config
+    b, h = state.layer - 1, state.head - 1
+    n = trace.n_tokens
+    chosen = selected_index(state, n)
+    d = cfg.head_dim
+    who = show(tok(trace.ids[chosen]).label)
+    step = state.step
+    content = memo(
+        trace,
+        ("attention", b, h, step, chosen, mark),
+        lambda: _step_content(trace, b, h, step, chosen, mark, tok),
+    )
+
     k = STEPS.index(step)
     steps = [
         StepLink(key, i + 1, _(TITLES[key]), link(state, "panel", step=key), key == step)
         for i, key in enumerate(STEPS)
     ]
-    probs = trace[f"{p}.attn.probs"]
-    bins = min(n, THUMB_BINS)
-    cell = min(8.0, max(2.0, 64.0 / bins))
     thumbs = [
-        HeadThumb(
-            number=j + 1,
-            link=link(state, "panel", head=j + 1),
-            selected=j == h,
-            map=heatmap(
-                f"{p}.attn.probs",
-                pool_max(probs[j], THUMB_BINS),
-                row_labels=[""] * bins,
-                col_labels=[""] * bins,
-                cell=cell,
-                signed=False,
-                titles=False,
-                compact=False,
-            ),
-        )
-        for j in range(cfg.n_head)
-    ]  # no per-cell titles, so the page stays light; long texts are shrunk (the largest of each block)
+        HeadThumb(number=j + 1, link=link(state, "panel", head=j + 1), selected=j == h, map=picture)
+        for j, picture in enumerate(memo(trace, ("thumbs", b), lambda: _thumbs(trace, b)))
+    ]
 
     def nav(key: str, value: int, top: int) -> Link | None:
         return link(state, "panel", **{key: value}) if 1 <= value <= top else None
@@ -357,14 +391,14 @@ def attention_view(
         step_number=k + 1,
         next_step=link(state, "panel", step=STEPS[k + 1]) if k + 1 < len(STEPS) else None,
         prev_step=link(state, "panel", step=STEPS[k - 1]) if k > 0 else None,
-        maps=maps,
-        map_titles=titles,
+        maps=content.maps,
+        map_titles=content.titles,
         map_labels=[
             _("{title} for block {block}, head {head}").format(title=t, block=state.layer, head=state.head)
-            for t in titles
+            for t in content.titles
         ],
-        tables=tables,
-        sentences=sentences,
+        tables=content.tables,
+        sentences=content.sentences,
         thumbs=thumbs,
         selected_label=who,
         n_tokens=n,

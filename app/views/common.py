@@ -7,16 +7,20 @@ common kinds of colour blindness.
 
 from __future__ import annotations
 
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
+from typing import TypeVar
 
 import numpy as np
 from markupsafe import Markup
 
+from app import i18n
 from app.i18n import _
+from model import Trace
 
 Color = tuple[int, int, int]
 
@@ -120,6 +124,32 @@ def percent(p: float) -> str:
 _SUPERSCRIPT = str.maketrans(
     "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 )
+T = TypeVar("T")
+MEMO_TOKENS = 32  # texts up to this long keep their drawn pictures with their trace
+MEMO_ENTRIES = 64  # at most this many pictures per trace, the oldest dropped first
+_memo_lock = threading.Lock()
+
+
+def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
+    """`build()` once per trace, language and key, then kept with the trace (in its cache, shared by every
+    student who opens the same text). Only for what depends on the numbers and the language alone: never
+    on links, which carry each student's own controls. Long texts are not kept (their pictures are big),
+    and a trace keeps at most MEMO_ENTRIES pictures, so clicking through every head of every block cannot
+    grow it without bound."""
+    if trace.n_tokens > MEMO_TOKENS:
+        return build()
+    kept: dict[tuple[object, ...], object] = trace.derived.setdefault("views", {})  # type: ignore[assignment]
+    full = (i18n.current(), *key)
+    found = kept.get(full)
+    if found is None:
+        found = build()
+        with _memo_lock:
+            kept[full] = found
+            while len(kept) > MEMO_ENTRIES:
+                del kept[next(iter(kept))]
+    return found  # type: ignore[return-value]
+
+
 _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import Heatmap, Table, heatmap, num, short, show, table
+from app.views.common import Heatmap, Table, heatmap, memo, num, short, show, table
 from app.views.tokens import selected_index
 from model import Token, Trace
 
@@ -41,9 +41,13 @@ class Embedding:
 
 def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Embedding:
     """The three embedding tensors for every token, first DIMS dimensions drawn."""
+    chosen = selected_index(state, trace.n_tokens)
+    return memo(trace, ("embedding", chosen), lambda: _embedding(trace, chosen, tok))  # it has no links
+
+
+def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedding:
     cfg = trace.config
     n = trace.n_tokens
-    chosen = selected_index(state, n)
     dims = min(DIMS, cfg.n_embd)
     labels = [short(tok(i).label, 12) for i in trace.ids]
     names = ("embed.token", "embed.position", "embed.sum")

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import MINUS, Label, diverging, exact, ink, num, short, show
+from app.views.common import MINUS, Label, diverging, exact, ink, memo, num, short, show
 from app.views.links import Link, link
 from app.views.tokens import selected_index
 from model import Token, Trace
@@ -122,45 +122,57 @@ def _plot(pre: np.ndarray, act: np.ndarray, top: np.ndarray) -> Plot:
     return Plot(w, h, curve, bars, dots, axes, sx(0), sy(0), h - 22, outside)
 
 
+def _neurons(trace: Trace, b: int, chosen: int) -> tuple[list[list[Neuron]], list[int], list[str], Plot]:
+    """Each token's most active neurons in block b, how many fire, its MLP output length, and the GELU plot of
+    the selected token: what the panel shows apart from its links, the same for every student."""
+    pre, act = trace[f"block{b}.mlp.pre"], trace[f"block{b}.mlp.act"]
+    out = np.linalg.norm(trace[f"block{b}.mlp.out"].astype(np.float64), axis=-1)
+    k = min(TOP_NEURONS, act.shape[1])
+    tops = np.argsort(-act, axis=1, kind="stable")[:, :k]
+    n = act.shape[0]
+    scale = float(np.abs(act[np.arange(n)[:, None], tops]).max()) or 1.0
+    neurons = []
+    for i in range(n):
+        row = []
+        for j in tops[i]:
+            fill = diverging(float(act[i, j]), scale)
+            value = act[i, j]
+            row.append(Neuron(int(j), num(pre[i, j], 3), num(value, 3), exact(value), fill, ink(fill)))
+        neurons.append(row)
+    active = [int((act[i] > 0.5).sum()) for i in range(n)]
+    plot = _plot(pre[chosen].astype(np.float64), act[chosen].astype(np.float64), tops[chosen])
+    return neurons, active, [num(v) for v in out], plot
+
+
 def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
     """Top neurons per token in block `state.layer`, and GELU applied to the selected token."""
     cfg = trace.config
     b = state.layer - 1
     n = trace.n_tokens
     chosen = selected_index(state, n)
-    pre, act = trace[f"block{b}.mlp.pre"], trace[f"block{b}.mlp.act"]
-    out = np.linalg.norm(trace[f"block{b}.mlp.out"].astype(np.float64), axis=-1)
-    k = min(TOP_NEURONS, act.shape[1])
-    tops = np.argsort(-act, axis=1, kind="stable")[:, :k]
-    scale = float(np.abs(act[np.arange(n)[:, None], tops]).max()) or 1.0
-    rows = []
-    for i in range(n):
-        neurons = []
-        for j in tops[i]:
-            fill = diverging(float(act[i, j]), scale)
-            neurons.append(
-                Neuron(int(j), num(pre[i, j], 3), num(act[i, j], 3), exact(act[i, j]), fill, ink(fill))
-            )
-        rows.append(
-            NeuronRow(
-                position=i + 1,
-                label=short(tok(trace.ids[i]).label, 14),
-                neurons=neurons,
-                active=int((act[i] > 0.5).sum()),
-                out_norm=num(out[i]),
-                selected=i == chosen,
-                link=link(state, "panel", token=i + 1),
-            )
+    neurons, active, out_norm, plot = memo(trace, ("mlp", b, chosen), lambda: _neurons(trace, b, chosen))
+    hidden = trace[f"block{b}.mlp.act"].shape[1]
+    rows = [
+        NeuronRow(
+            position=i + 1,
+            label=short(tok(trace.ids[i]).label, 14),
+            neurons=neurons[i],
+            active=active[i],
+            out_norm=out_norm[i],
+            selected=i == chosen,
+            link=link(state, "panel", token=i + 1),
         )
+        for i in range(n)
+    ]
     return Mlp(
         layer=state.layer,
         prefix=f"block{b}",
         n_embd=cfg.n_embd,
-        hidden=act.shape[1],
+        hidden=hidden,
         rows=rows,
-        plot=_plot(pre[chosen].astype(np.float64), act[chosen].astype(np.float64), tops[chosen]),
+        plot=plot,
         caption=_("GELU for {tok}: the curve, a histogram of its {n} inputs, and its top neurons").format(
-            tok=f"“{show(tok(trace.ids[chosen]).label)}”", n=act.shape[1]
+            tok=f"“{show(tok(trace.ids[chosen]).label)}”", n=hidden
         ),
         plot_label=_("GELU curve with the selected token's neuron inputs"),
         selected_label=show(tok(trace.ids[chosen]).label),

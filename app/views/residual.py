@@ -9,7 +9,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import SELECTED, STREAM, Label, exact, num, short, show
+from app.views.common import SELECTED, STREAM, Label, exact, memo, num, short, show
 from app.views.links import Link, link
 from app.views.tokens import selected_index
 from model import Token, Trace
@@ -177,9 +177,13 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         ]
         norms_ln.append(LayerNormStats(name, titles[name], read[name], stats))
     names = stages(cfg.n_layer)
-    norms = np.stack([np.linalg.norm(trace[name].astype(np.float64), axis=-1) for name, _ in names])  # [S, T]
+    norms = memo(
+        trace,
+        ("residual-norms",),
+        lambda: np.stack([np.linalg.norm(trace[name].astype(np.float64), axis=-1) for name, _ in names]),
+    )  # [S, T]
     columns = [_("emb")] + [f"{i + 1}" for i in range(cfg.n_layer)]
-    growth = _growth(norms, labels, chosen, b)
+    growth = memo(trace, ("residual-growth", chosen, b), lambda: _growth(norms, labels, chosen, b))
     rows = [
         (labels[i], [num(norms[0, i])] + [num(norms[2 * k + 2, i]) for k in range(cfg.n_layer)], i == chosen)
         for i in range(n)
