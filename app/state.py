@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 from urllib.parse import quote_plus
 
 from app.i18n import LANGUAGES, _, normalize
@@ -66,39 +67,80 @@ class State:
     tour: int | None = None  # the guided tour's step, counted from 1
 
     def params(self, **changes: object) -> dict[str, str]:
-        """The query parameters of this state (with `changes`), in a stable order."""
-        s = replace(self, **changes) if changes else self  # type: ignore[arg-type]
-        out = {
-            "text": s.text,
-            "model": s.model,
-            "layer": str(s.layer),
-            "head": str(s.head),
-            "temperature": fmt_float(s.temperature),
-            "top_k": "" if s.top_k is None else str(s.top_k),
-            "top_p": "" if s.top_p is None else fmt_float(s.top_p),
-            "seed": str(s.seed),
-            "view": s.view,
-        }
-        if s.step != "qkv":
-            out["step"] = s.step
-        if s.token is not None:
-            out["token"] = str(s.token)
-        if s.gen:
-            out["gen"] = ",".join(str(i) for i in s.gen)
-            out["gen_for"] = text_digest(s.text)
-        if s.expand:
-            out["expand"] = "1"
-        if s.present:
-            out["present"] = "1"
-        if s.tour is not None:
-            out["tour"] = str(s.tour)
-        if s.lang:
-            out["lang"] = s.lang
-        return out
+        """The query parameters of this state (with `changes`), in a stable order.
+
+        A page writes dozens of links, each this state with one or two controls changed: the state's own
+        parameters are worked out once, and a change re-encodes only the controls it touches."""
+        if not changes:
+            return dict(self._params)
+        if "text" in changes or "gen" in changes:  # gen_for depends on both
+            return _encode_all(replace(self, **changes))  # type: ignore[arg-type]
+        out = dict(self._params)
+        for key, value in changes.items():
+            out.pop(key, None)
+            encoded = _ENCODE[key](value)
+            if encoded is not None:
+                out[key] = encoded
+        return {key: out[key] for key in ORDER if key in out}
+
+    @cached_property
+    def _params(self) -> dict[str, str]:
+        return _encode_all(self)
 
     def url(self, anchor: str = "", **changes: object) -> str:
         """A permalink to this state (with `changes`), e.g. `state.url(layer=3)`."""
         return to_url(self.params(**changes), anchor)
+
+
+def _encode_all(s: State) -> dict[str, str]:
+    out = {
+        "text": s.text,
+        "model": s.model,
+        "layer": str(s.layer),
+        "head": str(s.head),
+        "temperature": fmt_float(s.temperature),
+        "top_k": "" if s.top_k is None else str(s.top_k),
+        "top_p": "" if s.top_p is None else fmt_float(s.top_p),
+        "seed": str(s.seed),
+        "view": s.view,
+    }
+    if s.step != "qkv":
+        out["step"] = s.step
+    if s.token is not None:
+        out["token"] = str(s.token)
+    if s.gen:
+        out["gen"] = ",".join(str(i) for i in s.gen)
+        out["gen_for"] = text_digest(s.text)
+    if s.expand:
+        out["expand"] = "1"
+    if s.present:
+        out["present"] = "1"
+    if s.tour is not None:
+        out["tour"] = str(s.tour)
+    if s.lang:
+        out["lang"] = s.lang
+    return out
+
+
+# the URL's parameter order, and how a changed control is written (None: left out of the URL)
+ORDER = ("text", "model", "layer", "head", "temperature", "top_k", "top_p", "seed", "view", "step", "token",
+         "gen", "gen_for", "expand", "present", "tour", "lang")  # fmt: skip
+_ENCODE: dict[str, Callable[[Any], str | None]] = {
+    "model": str,
+    "layer": str,
+    "head": str,
+    "temperature": lambda v: fmt_float(v),
+    "top_k": lambda v: "" if v is None else str(v),
+    "top_p": lambda v: "" if v is None else fmt_float(v),
+    "seed": str,
+    "view": str,
+    "step": lambda v: None if v == "qkv" else v,
+    "token": lambda v: None if v is None else str(v),
+    "expand": lambda v: "1" if v else None,
+    "present": lambda v: "1" if v else None,
+    "tour": lambda v: None if v is None else str(v),
+    "lang": lambda v: v or None,
+}
 
 
 @lru_cache(maxsize=4096)
