@@ -23,6 +23,7 @@ class GPT2:
         self.config = loaded.config
         self.tokenizer = loaded.tokenizer
         self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
+        loaded.release()  # the graph holds the weights now
         self.cache = TraceCache(cache_bytes)
         # Every model run (not a cache hit) happens inside `gate()`; a server puts a bounded queue here.
         self.gate: Callable[[], AbstractContextManager[object]] = nullcontext

@@ -124,3 +124,20 @@ def test_tokenizer_files_from_the_hub_are_used(tmp_path: Path, monkeypatch: pyte
 def test_unknown_names_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown model 'gpt3'"):
         load_model("gpt3")
+
+
+def test_synthetic_weights_are_dropped_once_served_and_drawn_again_alike(tmp_path: Path) -> None:
+    from model import GPT2
+    from model.sources import synthetic_model
+
+    loaded = synthetic_model("tiny", seed=3)
+    before = {k: v.copy() for k, v in loaded.weights.items()}
+    key = loaded.fingerprint
+    gpt2 = GPT2(loaded, cache_dir=tmp_path)
+    assert loaded.in_memory is None  # the graph holds them now
+    again = loaded.weights
+    assert again.keys() == before.keys()
+    for name, value in before.items():
+        np.testing.assert_array_equal(again[name], value)
+    assert loaded.fingerprint == key
+    assert gpt2.trace([464, 2068]).logits.shape == (loaded.config.vocab_size,)
