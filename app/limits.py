@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.line import WorkLine
 from app.pagecache import PageCache
-from app.refusals import BUSY_MESSAGE, RATE_MESSAGE, body_message, refusal, url_message
+from app.refusals import BODY_MESSAGE, BUSY_MESSAGE, RATE_MESSAGE, URL_MESSAGE, refusal
 from app.settings import Settings
 
 FREE_PATHS = ("/static/", "/healthz")  # never rate limited: assets are cached and probes must get through
@@ -185,9 +185,9 @@ class RequestLimits:
         )
         refused: Response | None = None
         if url_size > self.max_url:
-            refused = refusal(self.fastapi, path, headers, 414, url_message(url_size, self.max_url))
+            refused = refusal(self.fastapi, path, headers, 414, URL_MESSAGE, size=url_size, most=self.max_url)
         elif self._body_too_big(headers):
-            refused = refusal(self.fastapi, path, headers, 413, body_message(self.max_body))
+            refused = refusal(self.fastapi, path, headers, 413, BODY_MESSAGE, most=self.max_body)
         elif self.limiter is not None and not path.startswith(FREE_PATHS):
             client = scope.get("client")
             wait = self.limiter.take(client[0] if client else "unknown")

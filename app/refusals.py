@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import random
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2_fragments import render_block
 
-BUSY_MESSAGE = (
+from app import i18n
+from app.i18n import N_, _
+
+# English here and in JSON answers; a page for people says it in the reader's language (translations/).
+BUSY_MESSAGE = N_(
     "Glassbox is busy: many people are running the model right now. "
     "Please try again in a few seconds; your text is kept in the address."
 )
+URL_MESSAGE = N_(
+    "This address is {size} bytes long; this server takes at most {most}. "
+    "Shorten the text (a character outside English can take up to 12 bytes in an address)."
+)
+BODY_MESSAGE = N_(
+    "The request body is larger than {most} bytes; Glassbox takes its input from the address only."
+)
+RATE_MESSAGE = N_("Too many requests from your address in a short time. Please wait a moment and try again.")
 
 
-def url_message(size: int, most: int) -> str:
-    return (
-        f"This address is {size} bytes long; this server takes at most {most}. "
-        "Shorten the text (a character outside English can take up to 12 bytes in an address)."
-    )
-
-
-def body_message(most: int) -> str:
-    return f"The request body is larger than {most} bytes; Glassbox takes its input from the address only."
-
-
-RATE_MESSAGE = "Too many requests from your address in a short time. Please wait a moment and try again."
+def reader_language(headers: dict[str, str]) -> str:
+    """The language of the page the request came from (htmx sends its URL), else the browser's."""
+    current = headers.get("hx-current-url", "")
+    asked = parse_qs(urlsplit(current).query).get("lang", [""])[0] if current else ""
+    return i18n.normalize(asked) or i18n.negotiate(headers.get("accept-language"))
 
 
 def wants_json(path: str) -> bool:
@@ -34,7 +40,7 @@ def wants_json(path: str) -> bool:
 
 
 def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, message: str,
-            retry_after: int | None = None) -> Response:  # fmt: skip
+            retry_after: int | None = None, **params: object) -> Response:  # fmt: skip
     """The answer to a refused request: `{"detail": message}` for the API, a short page for people.
 
     An htmx request gets only the messages box, retargeted there (HX-Retarget), so the page the student
@@ -42,14 +48,17 @@ def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, messa
     """
     extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     if wants_json(path):
-        return JSONResponse({"detail": message}, status_code=status, headers=extra)
+        return JSONResponse({"detail": message.format(**params)}, status_code=status, headers=extra)
     env = app.state.templates
-    context = {"status": status, "message": message, "retry_after": retry_after}
+    with i18n.use(reader_language(headers)):
+        context = {"status": status, "message": _(message).format(**params), "retry_after": retry_after}
+        if headers.get("hx-request") == "true":
+            html = render_block(env, "busy.html", "messages", context)
+        else:
+            html = env.get_template("busy.html").render(context)
     if headers.get("hx-request") == "true":
-        html = render_block(env, "busy.html", "messages", context)
         extra.update({"HX-Retarget": "#messages", "HX-Reswap": "outerHTML"})
     else:
-        html = env.get_template("busy.html").render(context)
         if retry_after is not None:  # the browser reloads the page by itself, students not all at once
             extra["Refresh"] = str(retry_after + random.randint(0, retry_after))
     return HTMLResponse(html, status_code=status, headers=extra)

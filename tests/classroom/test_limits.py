@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from app import i18n
+from app.i18n import _
+from app.refusals import URL_MESSAGE
 from app.settings import Settings
 from tests.classroom.conftest import HX, TEXT, MakeClient, messages
 
@@ -150,6 +155,25 @@ def test_an_overlong_address_gets_414_as_json_from_the_api(make_client: MakeClie
         "detail": "This address is 1817 bytes long; this server takes at most 1000. Shorten the text (a "
         "character outside English can take up to 12 bytes in an address)."
     }
+
+
+def test_a_refusal_page_speaks_the_readers_language(make_client: MakeClient) -> None:
+    client = make_client(max_url=1000)
+
+    page = client.get("/", params={"text": "x" * 1000}, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    came_from = {**HX, "HX-Current-URL": "http://testserver/?text=hi&lang=zh-CN"}
+    fragment = client.get("/", params={"text": "x" * 1000}, headers=came_from)
+    api = client.get("/api/predict", params={"text": "x" * 1000}, headers={"Accept-Language": "zh-CN"})
+
+    assert page.status_code == fragment.status_code == api.status_code == 414
+    with i18n.use("zh-CN"):
+        chinese, title = _(URL_MESSAGE).format(size=1006, most=1000), _("That is too long")
+    assert re.search("[\u4e00-\u9fff]", chinese + title)
+    assert chinese != URL_MESSAGE.format(size=1006, most=1000)
+    assert messages(page.text) == [chinese]
+    assert f"<h1>{title}</h1>" in page.text and '<html lang="zh-CN"' in page.text
+    assert messages(fragment.text) == [chinese]
+    assert api.json()["detail"].startswith("This address is 1017 bytes long")  # the API answers in English
 
 
 def test_the_default_address_limit_fits_the_default_text_limit_in_ascii(client: TestClient) -> None:
