@@ -69,6 +69,8 @@ class Tokenizer:
         tok.decoder = decoders.ByteLevel()
         self._tok = tok
         self.vocab_size = tok.get_vocab_size()
+        # a page labels the same few hundred ids again and again; Token is immutable, so keep them
+        self.token = lru_cache(maxsize=16384)(self._token)  # type: ignore[method-assign]
 
     @classmethod
     def from_dir(cls, directory: Path | None) -> Tokenizer:
@@ -94,12 +96,15 @@ class Tokenizer:
         byte_of = _byte_of_char()
         return bytes(byte_of[ch] for ch in piece)
 
-    def token(self, token_id: int) -> Token:
+    def _token(self, token_id: int) -> Token:
         """Decode one id alone; a piece of a multi-byte character is labelled by its bytes."""
         raw = self.token_bytes(token_id)
         text = raw.decode("utf-8", errors="replace")
         label = text if REPLACEMENT not in text else raw.decode("utf-8", errors="glassbox-bytes")
         return Token(id=token_id, text=text, label=label, raw=raw)
+
+    def token(self, token_id: int) -> Token:  # replaced by a cached version in __init__
+        return self._token(token_id)
 
     def tokens(self, ids: list[int]) -> list[Token]:
         return [self.token(i) for i in ids]
