@@ -214,6 +214,24 @@ def write_card(out: Path, args: argparse.Namespace, info: dict) -> None:
         "bigram: it is undertrained (its training loss was still falling when the run ended)."
     )
     width, heads, ctx = cfg["n_embd"], cfg["n_head"], cfg["n_positions"]
+    phases = info.get("phases") or LEGACY_PHASES
+    phase_rows = "\n".join(
+        f"| {k + 1} | {p['from_step']:,} | {p['steps']:,} | {p['lr']:g} | {p['min_lr']:g} | {p['warmup']} | "
+        f"{p['threads']} | {p['minutes_before']:.0f} |"
+        for k, p in enumerate(phases)
+    )
+    commands = []
+    for k, p in enumerate(phases):
+        stop = phases[k + 1]["from_step"] if k + 1 < len(phases) else None
+        cmd = (f"python scripts/train_demo_model.py --data /work/corpus --out model/demo "
+               f"--steps {p['steps']} --lr {p['lr']:g} --min-lr {p['min_lr']:g} --warmup {p['warmup']} "
+               f"--threads {p['threads']}")  # fmt: skip
+        if k:
+            cmd += " --resume"
+        if stop is not None and stop < p["steps"]:
+            cmd += f" --stop-after {stop}"
+        commands.append(cmd)
+    commands = "\n".join(commands)  # type: ignore[assignment]
     card = f"""# Glassbox demo model
 
 A small GPT-2 trained from scratch by this project, so that Glassbox works without downloading weights.
@@ -250,15 +268,24 @@ Held-out split: {man["split"]}; {man["heldout_tokens"]:,} tokens
 
 ## Training
 
-`scripts/train_demo_model.py`: seed {args.seed}, CPU, one thread (torch {torch.__version__}), AdamW (betas
-0.9/0.95, weight decay {args.weight_decay} on matrices), learning rate {args.lr} after {args.warmup} warmup
-steps, cosine decay to {args.min_lr} over {args.steps} planned steps, gradient clipping 1.0, no dropout,
-batches of {args.batch} random windows of {args.ctx} tokens.
+`scripts/train_demo_model.py`: seed {args.seed}, CPU only (torch {torch.__version__}), AdamW (betas
+0.9/0.95, weight decay {args.weight_decay} on matrices), linear warmup then cosine decay of the learning rate,
+gradient clipping 1.0, no dropout, batches of {args.batch} random windows of {args.ctx} tokens.
 
-Steps done: {info["steps_done"]:,} of {args.steps:,}; tokens seen: {info["tokens_seen"]:,}
+Steps done: {info["steps_done"]:,}; tokens seen: {info["tokens_seen"]:,}
 ({info["tokens_seen"] / man["train_tokens"]:.2f} epochs of the training split). Training time:
-{info["train_minutes"]:.0f} minutes on one core of {info["cpu"]} (shared with other work).
+{info["train_minutes"]:.0f} minutes on {info["cpu"]} (shared with other work).
 Final training loss (mean of the last 50 steps): {info["final_train_loss"]:.3f} nats.
+
+The run was done in {len(phases)} phases, each resuming the checkpoint of the one before (weights, optimizer
+state and random streams), because a session on this machine is shorter than the whole run:
+
+| phase | from step | planned steps | peak lr | final lr | warmup steps | threads | minutes before |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{phase_rows}
+
+Within a phase the learning rate follows the schedule of its plan; a longer plan restarts the cosine from
+where that plan would be at the step resumed (a warm restart).
 
 ## Held-out cross-entropy
 
@@ -289,13 +316,11 @@ on the same positions, each token given the previous one. Lower is better.
 
 ```
 python scripts/prepare_corpus.py --out /work/corpus
-python scripts/train_demo_model.py --data /work/corpus --out model/demo --steps 1200 --stop-after 450
-python scripts/train_demo_model.py --data /work/corpus --out model/demo --resume --steps 1400
+{commands}
 ```
 
-The committed model was trained in these two phases: its plan was lengthened from 1200 to 1400 steps at
-step 450, once the speed of the machine was known. `--max-minutes` stops a run early (the weights and this
-card then come from the last step done); `--resume --export-only` exports the last checkpoint of a run.
+`--max-minutes` stops a run early (the weights and this card then come from the last step done);
+`--resume --export-only` exports the last checkpoint of a run and evaluates it again.
 """
     (out / "MODEL_CARD.md").write_text(card)
 
