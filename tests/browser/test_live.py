@@ -37,6 +37,23 @@ def test_slider_updates_the_probabilities_and_the_url(server: str, browser: Any)
     page.context.close()
 
 
+def test_slider_swaps_only_the_ribbons_of_the_overview(server: str, browser: Any) -> None:
+    page, errors = open_page(browser, f"{server}/?text={TEXT}")
+    page.evaluate("() => { document.querySelector('#overview .sankey').dataset.mark = 'kept'; }")
+    fan = "#overview svg.sankey svg#fan rect.cand[data-prob]"
+    before = page.locator(fan).evaluate_all("rs => rs.map(r => r.dataset.prob)")
+    page.locator("#temperature").fill("3")
+    page.wait_for_selector('#output[data-temperature="3"]')
+    after = page.locator(fan).evaluate_all("rs => rs.map(r => r.dataset.prob)")
+    assert len(after) == len(before) and after != before
+    shown = page.locator("#output tr[data-prob]").evaluate_all("rows => rows.map(r => r.dataset.prob)")
+    assert float(after[0]) == pytest.approx(float(shown[0]), rel=1e-8)  # ribbons and bars agree
+    # the rest of the overview was not redrawn: the mark put on it before the move is still there
+    assert page.locator("#overview .sankey").get_attribute("data-mark") == "kept"
+    assert errors == []
+    page.context.close()
+
+
 def test_top_k_updates_the_kept_set(server: str, browser: Any) -> None:
     page, errors = open_page(browser, f"{server}/?text={TEXT}")
     page.locator("#top_k").fill("3")
