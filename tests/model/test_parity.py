@@ -45,3 +45,22 @@ def test_tiny_parity(tiny, tokenizer):
     ours = engine.trace(ids)
     for name in ours.names:
         assert max_diff(ours[name], theirs[name]) <= 1e-5, name
+
+
+def test_demo_model_parity(graph_cache, tokenizer):
+    """The shipped demo model (its fp16 weights, read as float32 by both sides) through both engines."""
+    from model.runtime import Engine
+    from model.sources import load_model
+    from tests.model.torch_gpt2 import hf_model, torch_trace
+
+    loaded = load_model("demo")
+    assert loaded.trained and loaded.config.n_layer == 4
+    engine = Engine.for_model(loaded, threads=2, cache_dir=graph_cache)
+    hf = hf_model(loaded.weights, loaded.config)
+    for text in ("Data visualization empowers users to", "On the deserted planet they discovered a"):
+        ids = tokenizer.encode(text)
+        ours, theirs = engine.trace(ids), torch_trace(hf, ids, loaded.config)
+        assert sorted(theirs) == sorted(ours.names)
+        worst = {name: max_diff(ours[name], theirs[name]) for name in ours.names}
+        assert max(worst.values()) <= 1e-4, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+        assert int(ours.logits.argmax()) == int(theirs["logits"].reshape(-1).argmax())
