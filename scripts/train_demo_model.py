@@ -178,6 +178,20 @@ def baselines(train: np.ndarray, windows: torch.Tensor) -> dict[str, float]:
     }
 
 
+def average_snapshots(model: GPT2LMHeadModel, snapshots: Path, step: int, n: int, every: int) -> list[int]:
+    """Load into `model` the mean of the snapshots of the last n checkpoints up to `step`; their steps."""
+    steps = [s for s in range(step - (n - 1) * every, step + 1, every) if (snapshots / f"{s}.pt").exists()]
+    if n <= 1 or len(steps) < n:
+        return [step]
+    states = [torch.load(snapshots / f"{s}.pt", map_location="cpu") for s in steps]
+    mean = {
+        k: torch.stack([st[k] for st in states]).mean(0) if v.is_floating_point() else v
+        for k, v in states[-1].items()
+    }
+    model.load_state_dict(mean)
+    return steps
+
+
 def export(model: GPT2LMHeadModel, out: Path) -> None:
     """Writes config.json and fp16 model.safetensors (lm_head.weight is tied to transformer.wte.weight)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +229,13 @@ def write_card(out: Path, args: argparse.Namespace, info: dict) -> None:
     )
     width, heads, ctx = cfg["n_embd"], cfg["n_head"], cfg["n_positions"]
     phases = info.get("phases") or LEGACY_PHASES
+    steps = info.get("averaged_steps") or [info["steps_done"]]
+    averaged = (
+        f"The shipped weights are the mean of the weights at the last {len(steps)} checkpoints (steps "
+        f"{steps[0]:,} to {steps[-1]:,}, every {steps[1] - steps[0]} steps), chosen before any evaluation."
+        if len(steps) > 1
+        else "The shipped weights are those of the last step."
+    )
     phase_rows = "\n".join(
         f"| {k + 1} | {p['from_step']:,} | {p['steps']:,} | {p['lr']:g} | {p['min_lr']:g} | {p['warmup']} | "
         f"{p['threads']} | {p['minutes_before']:.0f} |"
@@ -276,6 +297,7 @@ Steps done: {info["steps_done"]:,}; tokens seen: {info["tokens_seen"]:,}
 ({info["tokens_seen"] / man["train_tokens"]:.2f} epochs of the training split). Training time:
 {info["train_minutes"]:.0f} minutes on {info["cpu"]} (shared with other work).
 Final training loss (mean of the last 50 steps): {info["final_train_loss"]:.3f} nats.
+{averaged}
 
 The run was done in {len(phases)} phases, each resuming the checkpoint of the one before (weights, optimizer
 state and random streams), because a session on this machine is shorter than the whole run:
@@ -356,6 +378,12 @@ def main() -> None:
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument(
+        "--average-last",
+        type=int,
+        default=8,
+        help="ship the mean weights of this many last checkpoints (1: the last step's weights)",
+    )
     ap.add_argument("--resume", action="store_true", help="continue from <data>/demo_ckpt.pt")
     ap.add_argument("--export-only", action="store_true", help="with --resume: export the checkpoint as is")
     args = ap.parse_args()
@@ -368,6 +396,7 @@ def main() -> None:
     manifest = json.loads((args.data / "manifest.json").read_text())
     windows = heldout_windows(heldout, args.ctx)
     ckpt_path, log_path = args.data / "demo_ckpt.pt", args.data / "demo_loss_log.csv"
+    snapshots = args.data / "snapshots"  # model weights at the last checkpoints, for --average-last
 
     config = GPT2Config(
         vocab_size=VOCAB, n_positions=args.ctx, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
@@ -443,10 +472,16 @@ def main() -> None:
             tqdm.write(f"step {step}: train loss {mean_loss:.3f}, held-out CE (first 32 windows) {ce:.3f}")
         if step % args.ckpt_every == 0:
             checkpoint()
+            if step > last - args.average_last * args.ckpt_every:
+                snapshots.mkdir(exist_ok=True)
+                torch.save(model.state_dict(), snapshots / f"{step}.pt")
     bar.close()
     if not args.export_only:
         checkpoint()
 
+    # The shipped weights: the mean of the last --average-last snapshots (a standard way to smooth out the
+    # noise of the last steps), decided before any evaluation.
+    averaged = average_snapshots(model, snapshots, step, args.average_last, args.ckpt_every)
     # Export fp16 weights, reload them as a user would, and evaluate that model.
     export(model, args.out)
     loaded = GPT2LMHeadModel.from_pretrained(args.out, dtype=torch.float32)
@@ -454,7 +489,8 @@ def main() -> None:
     base = baselines(train, windows)
     info = {
         "manifest": manifest, "config": config.to_dict(), "params": n_params, "baselines": base,
-        "heldout_ce": heldout_ce, "steps_done": step, "tokens_seen": step * args.batch * args.ctx,
+        "heldout_ce": heldout_ce, "averaged_steps": averaged, "steps_done": step,
+        "tokens_seen": step * args.batch * args.ctx,
         "train_minutes": elapsed / 60, "final_train_loss": float(np.mean(losses[-50:] or [math.nan])),
         "file_mb": (args.out / "model.safetensors").stat().st_size / 1e6, "cpu": cpu_name(),
     }  # fmt: skip
