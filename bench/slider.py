@@ -2,9 +2,10 @@
 
 GPT-2-small-shaped random weights (12 blocks, 12 heads, 768 wide, the real 50257-token vocabulary), an
 8-token prompt, the trace already cached (moving the slider never runs the model). Server time is the route
-alone: parse the URL, sample, build the output panel and the overview, render them. The browser round trip
-runs from the slider's `input` event to the swapped output panel (it includes htmx's 15 ms debounce), in
-Debian's chromium against a real uvicorn server. Medians over repeats of this run.
+alone (parse the URL, sample, build the output panel and the overview's ribbons, render them), and the same
+request through every middleware in-process (no sockets; the page cache off). The browser round trip runs
+from the slider's `input` event to the swapped output panel (it includes htmx's 5 ms debounce), in Debian's
+chromium against `glassbox serve` in its own process. Medians over repeats of this run.
 Budgets: 2 ms on the server, 50 ms in the browser. Last line: `slider_ms=<browser median>`.
 
     python bench/slider.py [--repeats 30]
@@ -13,17 +14,21 @@ Budgets: 2 ms on the server, 50 ms in the browser. Last line: `slider_ms=<browse
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shutil
 import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
+from typing import Any
 
-import uvicorn
-from fastapi.testclient import TestClient
+import httpx
+from starlette.requests import Request
 
 from app.loading import Serving
 from app.main import create_app
+from app.routes.pages import page
 from app.settings import Settings
 from model import GPT2, load_model, sample
 
@@ -47,50 +52,98 @@ def temperatures(n: int) -> list[str]:
     return [f"{0.3 + 0.05 * (i % 60):.2f}" for i in range(n)]
 
 
-def server_ms(client: TestClient, repeats: int) -> tuple[float, float]:
-    """Median ms of the live fragment through the whole ASGI stack, and of the sampling alone."""
-    url = f"/?text={TEXT.replace(' ', '+')}&temperature="
-    client.get(url + "0.8", headers=HX)  # the trace is computed once, here
-    times = []
+def server_ms(app: Any, repeats: int) -> tuple[float, float, float]:
+    """Median ms of the live fragment: the route alone, the whole ASGI stack in-process (every middleware,
+    no sockets), and the sampling alone."""
+    url = f"text={TEXT.replace(' ', '+')}&temperature="
+    headers = [(b"host", b"bench"), (b"accept-encoding", b"gzip")] + [
+        (k.lower().encode(), v.encode()) for k, v in HX.items()
+    ]
+
+    def scope(t: str) -> dict[str, Any]:
+        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                "scheme": "http", "path": "/", "raw_path": b"/", "query_string": (url + t).encode(),
+                "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("bench", 80),
+                "app": app}  # fmt: skip
+
+    async def call(t: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope(t), receive, send)
+        return int(sent[0]["status"])
+
+    async def stack() -> list[float]:
+        started: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await started.put({"type": "lifespan.startup"})
+        done = asyncio.Event()
+
+        async def lifespan_send(message: dict[str, Any]) -> None:
+            done.set()
+
+        life = asyncio.create_task(
+            app({"type": "lifespan", "asgi": {"version": "3.0"}}, started.get, lifespan_send)
+        )
+        await done.wait()
+        assert await call("0.8") == 200  # the trace is computed once, here
+        times = []
+        for t in temperatures(repeats):
+            start = time.perf_counter()
+            assert await call(t) == 200
+            times.append((time.perf_counter() - start) * 1000)
+        life.cancel()
+        return times
+
+    stack_times = asyncio.run(stack())
+    route_times = []
     for t in temperatures(repeats):
+        request = Request(scope(t))
         start = time.perf_counter()
-        r = client.get(url + t, headers=HX)
-        times.append((time.perf_counter() - start) * 1000)
-        assert r.status_code == 200
-    gpt2: GPT2 = client.app.state.serving.gpt2  # type: ignore[attr-defined]
-    logits = gpt2.trace([t.id for t in gpt2.tokenize(TEXT)]).logits
+        page(request)
+        route_times.append((time.perf_counter() - start) * 1000)
+    gpt2: GPT2 = app.state.serving.gpt2
+    trace = gpt2.trace([t.id for t in gpt2.tokenize(TEXT)])
     sampling = []
     for t in temperatures(repeats):
         start = time.perf_counter()
-        sample(logits, float(t))
+        sample(trace.logits, float(t), order=trace.logit_order())
         sampling.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), statistics.median(sampling)
+    return statistics.median(route_times), statistics.median(stack_times), statistics.median(sampling)
 
 
-def browser_ms(app: object, repeats: int) -> float:
-    """Median ms from the slider's input event to the swapped panel, in chromium."""
+def browser_ms(model: str, repeats: int) -> float:
+    """Median ms from the slider's input event to the swapped panel, in chromium, against `glassbox serve`
+    in a process of its own (as deployed: the browser's driver does not share the server's interpreter)."""
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--model", model, "--fallback", "", "--port", str(port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        for _ in range(1200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/?text={TEXT}")
-            page.wait_for_load_state("networkidle")
-            page.evaluate(ROUND_TRIP, "1.00")  # warm up
-            times = [page.evaluate(ROUND_TRIP, t) for t in temperatures(repeats)]
+            tab = browser.new_page(viewport={"width": 1440, "height": 900})
+            tab.goto(f"http://127.0.0.1:{port}/?text={TEXT}")
+            tab.wait_for_load_state("networkidle")
+            tab.evaluate(ROUND_TRIP, "1.00")  # warm up
+            times = [tab.evaluate(ROUND_TRIP, t) for t in temperatures(repeats)]
             browser.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        server.wait(timeout=30)
     return statistics.median(times)
 
 
@@ -100,13 +153,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     gpt2 = GPT2(load_model(args.model))
-    app = create_app(Settings(), Serving(gpt2=gpt2, source=gpt2.loaded.description))
-    with TestClient(app) as client:
-        server, sampling = server_ms(client, args.repeats)
+    app = create_app(Settings(page_cache_mb=0), Serving(gpt2=gpt2, source=gpt2.loaded.description))
+    route, stack, sampling = server_ms(app, args.repeats)
     print(f"model {gpt2.name}, vocabulary {gpt2.config.vocab_size}, prompt {len(gpt2.tokenize(TEXT))} tokens")
-    print(f"server: live fragment {server:.2f} ms median (budget 2 ms; {server / 2:.2f} times it), of which "
-          f"model.sample {sampling:.2f} ms")  # fmt: skip
-    rt = browser_ms(app, args.repeats) if shutil.which("chromium") else float("nan")
+    print(f"server: live fragment {route:.2f} ms median in the route (budget 2 ms; {route / 2:.2f} times), "
+          f"{stack:.2f} ms through every middleware; model.sample {sampling:.2f} ms")  # fmt: skip
+    rt = browser_ms(args.model, args.repeats) if shutil.which("chromium") else float("nan")
     print(f"chromium: input event -> swapped panel {rt:.1f} ms median (budget 50 ms; {rt / 50:.2f} times it)")
     print(f"slider_ms={rt:.1f}")
 

@@ -116,7 +116,7 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
             kept = kept[: int(np.searchsorted(cum, top_p - 1e-12) + 1)]
     if kept is None:  # no filter: keep everything, and never sort the vocabulary
         probs, kept_mass = probs_all, 1.0
-        token = int(np.argmax(probs_all)) if greedy else _draw(np.arange(probs_all.size), probs_all, seed)
+        token = int(np.argmax(probs_all)) if greedy else _draw(None, probs_all, seed)
     else:
         probs = np.zeros_like(probs_all)
         kept_mass = float(probs_all[kept].sum())
@@ -127,8 +127,20 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
     )
 
 
-def _draw(ids: np.ndarray, p: np.ndarray, seed: int) -> int:
-    """One id drawn with probabilities p by inverting their running total with a seeded uniform number."""
-    cum = np.cumsum(p)
-    u = np.random.default_rng(seed).random() * cum[-1]
-    return int(ids[min(int(np.searchsorted(cum, u, side="right")), ids.size - 1)])
+def _draw(ids: np.ndarray | None, p: np.ndarray, seed: int) -> int:
+    """One id drawn with probabilities p by inverting their running total with a seeded uniform number
+    (`ids` None: the ids are the positions in p).
+
+    The running total is found block by block (the sums of blocks of 256, then within one block), which is
+    the same inversion without a sequential pass over the whole vocabulary."""
+    u = np.random.default_rng(seed).random()
+    outer = np.cumsum(np.add.reduceat(p, np.arange(0, p.size, BLOCK)))
+    target = u * outer[-1]
+    b = min(int(np.searchsorted(outer, target, side="right")), outer.size - 1)
+    inner = np.cumsum(p[b * BLOCK : (b + 1) * BLOCK])
+    k = min(int(np.searchsorted(inner, target - (outer[b - 1] if b else 0.0), side="right")), inner.size - 1)
+    i = b * BLOCK + k
+    return i if ids is None else int(ids[i])
+
+
+BLOCK = 256
