@@ -4,8 +4,9 @@ GPT-2-small-shaped random weights (12 blocks, 12 heads, 768 wide, the real 50257
 8-token prompt, the trace already cached (moving the slider never runs the model). Server time is the route
 alone (parse the URL, sample, build the output panel and the overview's ribbons, render them), and the same
 request through every middleware in-process (no sockets; the page cache off). The browser round trip runs
-from the slider's `input` event to the swapped output panel (no debounce: htmx sends on each input event and drops the answer it no longer needs), in Debian's
-chromium against `glassbox serve` in its own process. Medians over repeats of this run.
+from the slider's `input` event to the swapped output panel (no debounce: htmx sends on each input event and
+drops answers it no longer needs), in Debian's chromium against `glassbox serve` in its own process. Medians
+over repeats of this run.
 Budgets: 2 ms on the server, 50 ms in the browser. Last line: `slider_ms=<browser median>`.
 
     python bench/slider.py [--repeats 30]
