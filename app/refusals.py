@@ -50,15 +50,15 @@ def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, messa
     if wants_json(path):
         return JSONResponse({"detail": message.format(**params)}, status_code=status, headers=extra)
     env = app.state.templates
+    htmx = headers.get("hx-request") == "true"
     with i18n.use(reader_language(headers)):
         context = {"status": status, "message": _(message).format(**params), "retry_after": retry_after}
-        if headers.get("hx-request") == "true":
+        if htmx:
             html = render_block(env, "busy.html", "messages", context)
         else:
             html = env.get_template("busy.html").render(context)
-    if headers.get("hx-request") == "true":
+    if htmx:
         extra.update({"HX-Retarget": "#messages", "HX-Reswap": "outerHTML"})
-    else:
-        if retry_after is not None:  # the browser reloads the page by itself, students not all at once
-            extra["Refresh"] = str(retry_after + random.randint(0, retry_after))
+    elif retry_after is not None:  # the browser reloads the page by itself, students not all at once
+        extra["Refresh"] = str(retry_after + random.randint(0, retry_after))
     return HTMLResponse(html, status_code=status, headers=extra)

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-import httpx
+from classroom import free_port, wait_ready  # bench/classroom.py, next to this script
 from starlette.requests import Request
 
 from app.loading import Serving
@@ -122,18 +121,11 @@ def browser_ms(model: str, repeats: int) -> float:
     in a process of its own (as deployed: the browser's driver does not share the server's interpreter)."""
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "serve", "--model", model, "--fallback", "", "--port", str(port)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(1200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
+        wait_ready(f"http://127.0.0.1:{port}", server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             tab = browser.new_page(viewport={"width": 1440, "height": 900})

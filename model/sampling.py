@@ -22,9 +22,7 @@ class Sampling:
     token: int  # the sampled id (the most likely one when greedy)
     greedy: bool
     filtered: np.ndarray | None = field(default=None, repr=False)  # kept ids, most likely first; None: all
-    order: np.ndarray | None = field(
-        default=None, repr=False
-    )  # the likeliest ids, most likely first (a prefix)
+    order: np.ndarray | None = field(default=None, repr=False)  # logit_order(logits), when known
 
     @property
     def kept_count(self) -> int:
@@ -44,9 +42,7 @@ class Sampling:
 
     def top(self, n: int) -> np.ndarray:
         """The n most likely ids before filtering, most likely first."""
-        if self.order is not None and n <= self.order.size:
-            return self.order[:n]
-        return _top_ids(self.probs_all, n)
+        return _likeliest(self.probs_all, n, self.order)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -64,6 +60,11 @@ def _top_ids(p: np.ndarray, n: int) -> np.ndarray:
     return part[np.lexsort((part, -p[part]))]
 
 
+def _likeliest(p: np.ndarray, n: int, order: np.ndarray | None) -> np.ndarray:
+    """`_top_ids(p, n)`, read off `order` (the logits' order, the same as p's) when it is long enough."""
+    return order[:n] if order is not None and n <= order.size else _top_ids(p, n)
+
+
 def logit_order(logits: np.ndarray, n: int = 256) -> np.ndarray:
     """The n highest-scoring ids, highest first: the order of the probabilities at every temperature (dividing
     by a positive temperature and the softmax keep the order), so it can be found once per text."""
@@ -73,7 +74,7 @@ def logit_order(logits: np.ndarray, n: int = 256) -> np.ndarray:
 def _nucleus(p: np.ndarray, top_p: float, order: np.ndarray | None = None) -> np.ndarray:
     """The smallest set of ids, most likely first, whose total probability is at least top_p."""
     for n in (256, 4096, p.size):  # usually a few hundred ids hold the mass: avoid sorting all V
-        ids = order[:n] if order is not None and n <= order.size else _top_ids(p, n)
+        ids = _likeliest(p, n, order)
         cum = np.cumsum(p[ids])
         if cum[-1] >= top_p or n == p.size:
             count = int(np.searchsorted(cum, top_p - 1e-12) + 1)  # first prefix whose mass reaches top_p
@@ -101,12 +102,7 @@ def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = Non
     check_controls(temperature, top_k, top_p, logits.size)
     scaled = logits.astype(np.float64) / temperature
     probs_all = softmax(scaled)
-    if top_k is None:
-        kept = None
-    elif order is not None and top_k <= order.size:
-        kept = order[:top_k]
-    else:
-        kept = _top_ids(probs_all, top_k)
+    kept = _likeliest(probs_all, top_k, order) if top_k is not None else None
     if top_p is not None:
         if kept is None:
             kept = _nucleus(probs_all, top_p, order)

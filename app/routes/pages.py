@@ -131,8 +131,6 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     return result
 
 
-EVERY_PANEL = ("overview", "tokens", "output", "lens")
-
 # the controls a tour step sets: a URL that gives none of them gets the step's own
 TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
 
@@ -211,11 +209,14 @@ def context(request: Request, r: Run) -> dict[str, Any]:
     return ctx
 
 
-def exports(state: State, cfg: Any, panels: tuple[str, ...] = EVERY_PANEL) -> dict[str, Downloads]:
-    """The download links of the given panels; "panel" (when asked for) is the open detail panel."""
-    out = {panel: downloads(state, panel, table_names(panel, state, cfg)) for panel in panels}
-    if panels == EVERY_PANEL:
-        out["panel"] = downloads(state, state.view, table_names(state.view, state, cfg))
+def exports(
+    state: State, cfg: Any, panels: tuple[str, ...] = ("overview", "tokens", "output", "lens", "panel")
+) -> dict[str, Downloads]:
+    """The download links of the given panels; "panel" is the open detail panel."""
+    out = {}
+    for key in panels:
+        panel = state.view if key == "panel" else key
+        out[key] = downloads(state, panel, table_names(panel, state, cfg))
     return out
 
 

@@ -282,14 +282,14 @@ def heatmap(
         else:
             t = np.where(np.isfinite(m), m / scale, 0.0) if scale > 0 else np.zeros(m.shape)
     cols = m.shape[1]
+    stops = DIVERGING if signed else SEQUENTIAL
     if compact is None:
         compact = m.size > COMPACT_CELLS
     cells: list[Cell] = []
-    paths = _level_paths(m, t, SEQUENTIAL if not signed else DIVERGING, cell, left, top) if compact else None
-    fills, inks = (
-        _mix_many(SEQUENTIAL if not signed else DIVERGING, t.reshape(-1)) if not compact else ([], [])
-    )
-    for k, v in enumerate(m.reshape(-1).tolist() if not compact else ()):
+    paths = _level_paths(m, t, stops, cell, left, top) if compact else None
+    values = [] if compact else m.reshape(-1).tolist()
+    fills, inks = _mix_many(stops, t.reshape(-1)) if values else ([], [])
+    for k, v in enumerate(values):
         if v == -np.inf:
             continue
         r, c = divmod(k, cols)
