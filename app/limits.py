@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.line import WorkLine
 from app.pagecache import PageCache
-from app.refusals import BODY_MESSAGE, BUSY_MESSAGE, RATE_MESSAGE, URL_MESSAGE, refusal
+from app.refusals import BODY_MESSAGE, BUSY_MESSAGE, RATE_MESSAGE, URL_MESSAGE, query_of, refusal
 from app.settings import Settings
 
 FREE_PATHS = ("/static/", "/healthz")  # never rate limited: assets are cached and probes must get through
@@ -184,15 +184,18 @@ class RequestLimits:
             scope.get("query_string", b"")
         )
         refused: Response | None = None
+        query = query_of(scope)
         if url_size > self.max_url:
-            refused = refusal(self.fastapi, path, headers, 414, URL_MESSAGE, size=url_size, most=self.max_url)
+            refused = refusal(
+                self.fastapi, path, headers, 414, URL_MESSAGE, query=query, size=url_size, most=self.max_url
+            )
         elif self._body_too_big(headers):
-            refused = refusal(self.fastapi, path, headers, 413, BODY_MESSAGE, most=self.max_body)
+            refused = refusal(self.fastapi, path, headers, 413, BODY_MESSAGE, query=query, most=self.max_body)
         elif self.limiter is not None and not path.startswith(FREE_PATHS):
             client = scope.get("client")
             wait = self.limiter.take(client[0] if client else "unknown")
             if wait > 0:
-                refused = refusal(self.fastapi, path, headers, 429, RATE_MESSAGE, math.ceil(wait))
+                refused = refusal(self.fastapi, path, headers, 429, RATE_MESSAGE, math.ceil(wait), query)
         if refused is not None:
             await refused(scope, receive, send)
         elif path in HEAVY_PATHS:
@@ -205,17 +208,19 @@ class RequestLimits:
     ) -> None:
         """Serve a heavy answer once the one before is done; past `queue_size` waiting, or after
         `queue_timeout` seconds, answer 503. The event loop is one thread, so the flag needs no lock."""
+
+        def busy() -> Response:
+            return refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2, query_of(scope))
+
         if self.heavy_waiting >= self.queue_size and self.heavy_busy:
-            await refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2)(scope, receive, send)
+            await busy()(scope, receive, send)
             return
         deadline = time.monotonic() + self.queue_timeout
         self.heavy_waiting += 1
         try:
             while self.heavy_busy:
                 if time.monotonic() > deadline:
-                    await refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2)(
-                        scope, receive, send
-                    )
+                    await busy()(scope, receive, send)
                     return
                 await asyncio.sleep(0.01)
         finally:
@@ -262,7 +267,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(Busy)
     async def busy(request: Request, err: Busy) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return refusal(app, request.url.path, headers, 503, err.message, err.retry_after)
+        return refusal(app, request.url.path, headers, 503, err.message, err.retry_after, request.url.query)
 
     app.add_middleware(WorkLine, fastapi=app, settings=settings)
     if settings.page_cache_mb:

@@ -17,7 +17,7 @@ from collections import deque
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.refusals import BUSY_MESSAGE, refusal
+from app.refusals import BUSY_MESSAGE, query_of, refusal
 from app.settings import Settings
 
 NO_WAIT = ("/static/", "/healthz", "/api/stats")
@@ -89,5 +89,6 @@ class WorkLine:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.refused += 1
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        answer = refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, self.retry_after())
+        retry = self.retry_after()
+        answer = refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, retry, query_of(scope))
         await answer(scope, receive, send)

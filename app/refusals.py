@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import MutableMapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI
@@ -27,10 +29,15 @@ BODY_MESSAGE = N_(
 RATE_MESSAGE = N_("Too many requests from your address in a short time. Please wait a moment and try again.")
 
 
-def reader_language(headers: dict[str, str]) -> str:
-    """The language of the page the request came from (htmx sends its URL), else the browser's."""
-    current = headers.get("hx-current-url", "")
-    asked = parse_qs(urlsplit(current).query).get("lang", [""])[0] if current else ""
+def query_of(scope: MutableMapping[str, Any]) -> str:
+    """The query string of an ASGI request, as text."""
+    return bytes(scope.get("query_string", b"")).decode("latin-1")
+
+
+def reader_language(headers: dict[str, str], query: str = "") -> str:
+    """`lang=` of the address asked for, else of the page an htmx request came from, else the browser's."""
+    current = urlsplit(headers.get("hx-current-url", "")).query
+    asked = parse_qs(query).get("lang", [""])[0] or parse_qs(current).get("lang", [""])[0]
     return i18n.normalize(asked) or i18n.negotiate(headers.get("accept-language"))
 
 
@@ -40,7 +47,7 @@ def wants_json(path: str) -> bool:
 
 
 def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, message: str,
-            retry_after: int | None = None, **params: object) -> Response:  # fmt: skip
+            retry_after: int | None = None, query: str = "", **params: object) -> Response:  # fmt: skip
     """The answer to a refused request: `{"detail": message}` for the API, a short page for people.
 
     An htmx request gets only the messages box, retargeted there (HX-Retarget), so the page the student
@@ -51,7 +58,7 @@ def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, messa
         return JSONResponse({"detail": message.format(**params)}, status_code=status, headers=extra)
     env = app.state.templates
     htmx = headers.get("hx-request") == "true"
-    with i18n.use(reader_language(headers)):
+    with i18n.use(reader_language(headers, query)):
         context = {"status": status, "message": _(message).format(**params), "retry_after": retry_after}
         if htmx:
             html = render_block(env, "busy.html", "messages", context)

@@ -161,6 +161,7 @@ def test_a_refusal_page_speaks_the_readers_language(make_client: MakeClient) -> 
     client = make_client(max_url=1000)
 
     page = client.get("/", params={"text": "x" * 1000}, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    asked = client.get("/", params={"text": "x" * 989, "lang": "zh-CN"})  # the address's own lang= wins
     came_from = {**HX, "HX-Current-URL": "http://testserver/?text=hi&lang=zh-CN"}
     fragment = client.get("/", params={"text": "x" * 1000}, headers=came_from)
     api = client.get("/api/predict", params={"text": "x" * 1000}, headers={"Accept-Language": "zh-CN"})
@@ -171,6 +172,7 @@ def test_a_refusal_page_speaks_the_readers_language(make_client: MakeClient) -> 
     assert re.search("[\u4e00-\u9fff]", chinese + title)
     assert chinese != URL_MESSAGE.format(size=1006, most=1000)
     assert messages(page.text) == [chinese]
+    assert messages(asked.text) == [chinese] and asked.status_code == 414
     assert f"<h1>{title}</h1>" in page.text and '<html lang="zh-CN"' in page.text
     assert messages(fragment.text) == [chinese]
     assert api.json()["detail"].startswith("This address is 1017 bytes long")  # the API answers in English
