@@ -117,6 +117,8 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         limits.attach(app)
         limits.tune_thread_pool(settings)
         logs.hide_queries()
+        for name in app.state.templates.list_templates():  # compiled now, not by the first students
+            app.state.templates.get_template(name)
         yield
 
     app = FastAPI(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -65,6 +66,9 @@ class State:
     present: bool = False
     lang: str = ""  # "" when the URL does not choose one (the browser's Accept-Language decides)
     tour: int | None = None  # the guided tour's step, counted from 1
+    # True: the sampling controls are written as SAMPLING_MARK in every URL, to be filled in per request
+    # (app/routes/pages.py keeps drawn pieces of a page for every student on the same text and view)
+    sampling_mark: bool = False
 
     def params(self, **changes: object) -> dict[str, str]:
         """The query parameters of this state (with `changes`), in a stable order.
@@ -76,6 +80,8 @@ class State:
         if "text" in changes or "gen" in changes:  # gen_for depends on both
             return _encode_all(replace(self, **changes))  # type: ignore[arg-type]
         out = dict(self._params)
+        if self.sampling_mark and not changes.keys().isdisjoint(SAMPLING):
+            raise ValueError("a marked state's sampling controls are filled in later; it cannot change them")
         for key, value in changes.items():
             out.pop(key, None)
             encoded = _ENCODE[key](value)
@@ -91,19 +97,26 @@ class State:
         """A permalink to this state (with `changes`), e.g. `state.url(layer=3)`."""
         return to_url(self.params(**changes), anchor)
 
+    def marked(self) -> State:
+        """This state with its sampling controls left as a mark in every URL (see `sampling_query`)."""
+        return replace(self, temperature=TEMPERATURE[2], top_k=None, top_p=None, seed=0, sampling_mark=True)
+
+    def sampling_query(self) -> str:
+        """What SAMPLING_MARK stands for in this state's URLs, as written in an HTML attribute."""
+        params = self._params
+        return "&amp;".join(f"{key}={_quote(params[key])}" for key in SAMPLING)
+
 
 def _encode_all(s: State) -> dict[str, str]:
-    out = {
-        "text": s.text,
-        "model": s.model,
-        "layer": str(s.layer),
-        "head": str(s.head),
-        "temperature": fmt_float(s.temperature),
-        "top_k": "" if s.top_k is None else str(s.top_k),
-        "top_p": "" if s.top_p is None else fmt_float(s.top_p),
-        "seed": str(s.seed),
-        "view": s.view,
-    }
+    out = {"text": s.text, "model": s.model, "layer": str(s.layer), "head": str(s.head)}
+    if s.sampling_mark:
+        out[SAMPLING_MARK] = ""
+    else:
+        out["temperature"] = fmt_float(s.temperature)
+        out["top_k"] = "" if s.top_k is None else str(s.top_k)
+        out["top_p"] = "" if s.top_p is None else fmt_float(s.top_p)
+        out["seed"] = str(s.seed)
+    out["view"] = s.view
     if s.step != "qkv":
         out["step"] = s.step
     if s.token is not None:
@@ -122,8 +135,12 @@ def _encode_all(s: State) -> dict[str, str]:
     return out
 
 
+# The sampling controls, always written together: a page drawn once for many students writes this mark in
+# their place (letters and digits only: no quoting or escaping changes it, and no one can guess it).
+SAMPLING = ("temperature", "top_k", "top_p", "seed")
+SAMPLING_MARK = f"glassboxsampling{secrets.token_hex(8)}"
 # the URL's parameter order, and how a changed control is written (None: left out of the URL)
-ORDER = ("text", "model", "layer", "head", "temperature", "top_k", "top_p", "seed", "view", "step", "token",
+ORDER = ("text", "model", "layer", "head", SAMPLING_MARK, *SAMPLING, "view", "step", "token",
          "gen", "gen_for", "expand", "present", "tour", "lang")  # fmt: skip
 _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "model": str,
@@ -150,7 +167,7 @@ def _quote(value: str) -> str:
 
 def to_url(params: Mapping[str, str], anchor: str = "") -> str:
     """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
-    query = "&".join(f"{key}={_quote(value)}" for key, value in params.items())
+    query = "&".join(k if k == SAMPLING_MARK else f"{k}={_quote(value)}" for k, value in params.items())
     return f"/?{query}" + (f"#{anchor}" if anchor else "")
 
 

@@ -114,13 +114,18 @@ class Trace:
         """Top-k next tokens if the model stopped after each block (ln_f and the tied head applied early)."""
         if (cached := self.derived.get(("lens", k))) is not None:
             return cached  # type: ignore[return-value]
-        rows = []
-        for i, scores in enumerate(self.tensors["lens.logits"]):
-            z = scores.astype(np.float64)
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            top = np.argpartition(-p, k)[:k]
-            top = top[np.argsort(-p[top], kind="stable")]
-            rows.append(LensRow(block=i, ids=[int(t) for t in top], probs=[float(p[t]) for t in top]))
+        z = self.tensors["lens.logits"]  # [L, V]
+        vocab = z.shape[1]
+        k = min(k, vocab)
+        top = np.argpartition(z, vocab - k, axis=1)[:, vocab - k :]  # the k largest scores, in no order
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(z, top, 1), axis=1, kind="stable"), 1)
+        # softmax of each row, only where it is read: exp(z - max) / sum(exp(z - max)), summed in float64
+        m = z.max(axis=1, keepdims=True)
+        total = np.exp(z - m).sum(axis=1, dtype=np.float64)
+        probs = np.exp(np.take_along_axis(z, top, 1).astype(np.float64) - m) / total[:, None]
+        rows = [
+            LensRow(block=i, ids=[int(t) for t in top[i]], probs=[float(p) for p in probs[i]])
+            for i in range(z.shape[0])
+        ]
         self.derived[("lens", k)] = rows
         return rows

@@ -27,7 +27,7 @@ from app.views.figures import panel_figure
 from app.views.mlp import mlp_view
 from app.views.numbers import PANELS, panel_tables, table_names, to_csv, to_json
 from app.views.output import draw, lens_view, output_view
-from app.views.overview import overview_view
+from app.views.overview import fan_view, layout, overview_view
 from app.views.residual import residual_view
 from app.views.tokens import chip_groups, chips
 
@@ -76,7 +76,8 @@ def _views(request: Request, panel: str, r: Run) -> dict[str, Any]:
     state = r.state
     views: dict[str, Any] = {}
     if panel == "overview":
-        views["overview"] = overview_view(r.trace, state, draw(r.trace, state), tok)
+        fan = fan_view(state, draw(r.trace, state), tok, layout(r.trace.n_tokens))
+        views["overview"] = overview_view(r.trace, state, fan, tok)
     elif panel == "tokens":
         views["chip_groups"] = chip_groups(r.tokens, chips(r.tokens, state, len(state.gen)))
     elif panel == "output":

@@ -5,6 +5,7 @@ request -> parse_state -> tokenize -> trace (cached) -> sampling -> views -> tem
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -12,22 +13,34 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2_fragments import render_block
+from markupsafe import Markup
 
 from app import i18n
 from app.i18n import _
 from app.loading import Serving
-from app.state import MAX_GENERATED, REFERENCE_PROMPTS, STEPS, TEMPERATURE, Limits, Parsed, State, parse_state
+from app.state import (
+    MAX_GENERATED,
+    REFERENCE_PROMPTS,
+    SAMPLING_MARK,
+    STEPS,
+    TEMPERATURE,
+    Limits,
+    Parsed,
+    State,
+    parse_state,
+)
 from app.views.attention import attention_view
+from app.views.common import MEMO_TOKENS, memo
 from app.views.embedding import embedding_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
 from app.views.numbers import table_names
 from app.views.output import draw, lens_view, output_view
-from app.views.overview import fan_view, layout, overview_view
+from app.views.overview import Fan, fan_view, layout, overview_view
 from app.views.residual import residual_view
 from app.views.tokens import chip_groups, chips
 from app.views.tour import link_to, tour_target, tour_view
-from model import Token, Trace
+from model import Sampling, Token, Trace
 
 router = APIRouter()
 
@@ -190,23 +203,70 @@ def context(request: Request, r: Run) -> dict[str, Any]:
         return ctx
     tok = gpt2.tokenizer.token
     s = draw(r.trace, state)
-    all_chips = chips(r.tokens, state, len(state.gen))
-    tour = ctx["tour"]
-    if state.view == "attention":
-        panel = attention_view(r.trace, state, tok, mark=tour.cell if tour is not None else None)
-    else:
-        panel = PANELS[state.view](r.trace, state, tok)
     ctx.update(
-        chips=all_chips,
-        chip_groups=chip_groups(r.tokens, all_chips),
-        overview=overview_view(r.trace, state, s, tok),
         output=output_view(r.trace, state, s, tok),
-        lens=lens_view(r.trace, state, tok, r.step_logits),
-        panel=panel,
-        views=[(v, link(state, "panel", view=v), v == state.view) for v in PANELS],
-        exports=exports(state, r.trace.config),
+        pieces=pieces(request, r, s, ctx["tour"]),
+        exports=exports(state, r.trace.config, ("output",)),
     )
     return ctx
+
+
+# The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
+# language, and shared by every student who opens them (their links carry each student's own controls).
+PIECES = ("tokens", "overview", "panel", "lens")
+FAN_HOLE = f"<!--fan {secrets.token_hex(8)}-->"  # where the overview's ribbons go
+
+
+def piece_context(
+    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Any
+) -> dict[str, Any]:
+    """What the pieces print, for `state`."""
+    trace = r.trace
+    assert trace is not None
+    all_chips = chips(r.tokens, state, len(state.gen))
+    if state.view == "attention":
+        panel = attention_view(trace, state, tok, mark=tour.cell if tour is not None else None)
+    else:
+        panel = PANELS[state.view](trace, state, tok)
+    return {
+        "state": state,
+        "tour": tour,
+        "oob": False,
+        "chips": all_chips,
+        "chip_groups": chip_groups(r.tokens, all_chips),
+        "overview": overview_view(trace, state, fan, tok),
+        "lens": lens_view(trace, state, tok, r.step_logits),
+        "panel": panel,
+        "views": [(v, link(state, "panel", view=v), v == state.view) for v in PANELS],
+        "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
+    }
+
+
+def pieces(request: Request, r: Run, s: Sampling, tour: Any) -> dict[str, Markup]:
+    """The pieces of the page for this request, each as markup.
+
+    Drawn for the state with its sampling controls left as a mark (`State.marked`) and kept with the
+    trace (`memo`); a request fills in its own controls and its own ribbons. A tour step marks cells and
+    quotes numbers of its own, and long texts are not kept: both are drawn for the request alone."""
+    assert r.trace is not None
+    env = request.app.state.templates
+    tok = request.app.state.serving.gpt2.tokenizer.token
+    state = r.state
+    fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
+    if tour is not None or r.trace.n_tokens > MEMO_TOKENS or SAMPLING_MARK in state.text:
+        ctx = piece_context(r, state, fan, tok, tour)
+        return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
+
+    def draw_marked() -> dict[str, str]:
+        ctx = piece_context(r, state.marked(), Markup(FAN_HOLE), tok, None)
+        return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
+
+    drawn = memo(r.trace, ("pieces", state.marked()), draw_marked)
+    query = state.sampling_query()
+    out = {name: Markup(markup.replace(SAMPLING_MARK, query)) for name, markup in drawn.items()}
+    ribbons = env.get_template("figures.html").module.fan(fan)  # type: ignore[attr-defined]
+    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(ribbons), 1))
+    return out
 
 
 def exports(

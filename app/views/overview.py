@@ -140,7 +140,7 @@ class Overview:
     streams: list[Stream]
     boxes: list[Box]
     curves: list[Curve]
-    fan: Fan
+    fan: Fan | str  # markup: a page drawn once for many samplings fills in each one's own ribbons
     dots: list[Dot]
     expanded: bool
     expand_link: Link
@@ -318,8 +318,9 @@ def _blocks(
     return boxes, curves, dots
 
 
-def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token]) -> Overview:
-    """Geometry of the overview for this trace, state and sampling."""
+def overview_view(trace: Trace, state: State, fan: Fan | str, tok: Callable[[int], Token]) -> Overview:
+    """Geometry of the overview for this trace and state, with its ribbons drawn for a sampling (`fan_view`),
+    or markup standing in for them."""
     cfg = trace.config
     n = trace.n_tokens
     chosen = selected_index(state, n)
@@ -385,7 +386,7 @@ def overview_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], 
         streams=streams,
         boxes=boxes,
         curves=curves,
-        fan=fan_view(state, s, tok, lay),
+        fan=fan,
         dots=dots,
         expanded=state.expand,
         expand_link=link(state, "overview", expand=not state.expand),

@@ -73,6 +73,10 @@ def test_logit_lens_last_row_is_the_prediction(tiny, tokenizer):
     assert [r.block for r in rows] == [0, 1]
     assert rows[-1].ids[0] == int(np.argmax(trace.logits))
     assert all(a >= b for r in rows for a, b in zip(r.probs, r.probs[1:], strict=False))
+    for row, z in zip(rows, trace["lens.logits"].astype(np.float64), strict=True):  # softmax in float64
+        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        assert row.ids == [int(i) for i in np.argsort(-p, kind="stable")[:5]]
+        np.testing.assert_allclose(row.probs, p[row.ids], rtol=1e-6)
 
 
 def test_bad_ids_are_refused(tiny):

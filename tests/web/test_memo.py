@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
+from unittest.mock import patch
 
+import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from app.state import STEPS
+from app.loading import Serving
+from app.main import create_app
+from app.settings import Settings
+from app.state import SAMPLING_MARK, STEPS, VIEWS, text_digest
 from app.views.common import MEMO_ENTRIES
 from model import GPT2
-from tests.web.conftest import parse
+from tests.web.conftest import HX, parse
 
 TEXT = "Data visualization empowers users to"
 
@@ -55,3 +64,79 @@ def test_a_trace_keeps_a_bounded_number_of_pictures(client: TestClient, gpt2: GP
         assert r.status_code == 200
     kept = gpt2.trace([t.id for t in gpt2.tokenize(text)]).derived["views"]
     assert len(kept) == MEMO_ENTRIES
+
+
+# -- pieces of a page drawn once for every sampling -----------------------------------------------------
+
+TEXTS = (
+    TEXT,
+    '<script>alert(1)</script> "><img src=x onerror=alert(1)> &amp;',
+    "temperature=0.8&top_k=&top_p=&seed=0 view=mlp",  # what the filled-in links say, typed as text
+    "right\u202eto left, zero\u200bwidth, 🙂 and 汉字",
+)
+
+
+@pytest.fixture(scope="module")
+def uncached(gpt2: GPT2) -> Iterator[TestClient]:
+    """An app without the finished-page cache, so every request is drawn."""
+    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
+                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    with TestClient(app) as c:
+        yield c
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.sampled_from(TEXTS),
+    view=st.sampled_from(VIEWS),
+    layer=st.integers(1, 2),
+    head=st.integers(1, 3),
+    step=st.sampled_from(STEPS),
+    token=st.one_of(st.none(), st.integers(1, 4)),
+    temperature=st.sampled_from(["", "0.05", "0.8", "1.37", "5"]),
+    top_k=st.sampled_from(["", "1", "40"]),
+    top_p=st.sampled_from(["", "0.5", "1"]),
+    seed=st.sampled_from(["", "0", "12345"]),
+    expand=st.booleans(),
+    lang=st.sampled_from(["", "zh-CN"]),
+    gen=st.sampled_from(["", "11,12"]),
+    htmx=st.booleans(),
+)
+def test_a_page_from_kept_pieces_is_the_page_drawn_alone(uncached: TestClient, **controls: Any) -> None:
+    """Pieces drawn once with the sampling controls left as a mark, then filled in, give the very bytes
+    of the page drawn for this request alone: every link, every escape, the ribbons."""
+    htmx = controls.pop("htmx")
+    params = {k: str(v) for k, v in controls.items() if v not in (None, False, "")}
+    if controls["expand"]:
+        params["expand"] = "1"
+    if controls["gen"]:
+        params["gen_for"] = text_digest(controls["text"])
+    headers = {**HX, "HX-Target": "page"} if htmx else {}
+    first = uncached.get("/", params=params, headers=headers)  # draws the pieces (or finds them)
+    again = uncached.get("/", params=params, headers=headers)  # finds them
+    with patch("app.routes.pages.MEMO_TOKENS", 0):  # every text too long to keep: drawn alone
+        alone = uncached.get("/", params=params, headers=headers)
+    assert first.status_code == alone.status_code == 200
+    assert first.text == again.text == alone.text
+    assert SAMPLING_MARK not in alone.text and "<!--fan" not in alone.text
+
+
+def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient, gpt2: GPT2) -> None:
+    text = "Pieces shared by every slider position"
+    ids = [t.id for t in gpt2.tokenize(text)]
+    pages = [uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
+             for t in ("0.3", "1.1", "2.9")]  # fmt: skip
+    kept = [key for key in gpt2.trace(ids).derived["views"] if "pieces" in key]
+    assert len(kept) == 1  # one drawing of the pieces served all three
+    hrefs = [e["href"] for e in parse(pages[2]).all("a", href="*") if e["href"].startswith("/?")]
+    assert hrefs and all("temperature=2.9&top_k=&top_p=&seed=0&" in h for h in hrefs)
+    assert all("temperature=0.3" not in h for h in hrefs)
+
+
+def test_text_with_the_mark_in_it_is_drawn_alone(uncached: TestClient, gpt2: GPT2) -> None:
+    """The mark is unguessable; were it typed anyway, that page is drawn for the request alone."""
+    text = f"a text that holds {SAMPLING_MARK} somehow"
+    page = uncached.get("/", params={"text": text, "temperature": "1.5"}).text
+    assert SAMPLING_MARK in page  # shown as typed, not filled in
+    ids = [t.id for t in gpt2.tokenize(text)]
+    assert not [key for key in gpt2.trace(ids).derived.get("views", {}) if "pieces" in key]
