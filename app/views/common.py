@@ -7,13 +7,15 @@ common kinds of colour blindness.
 
 from __future__ import annotations
 
+import math
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from html import escape
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 from markupsafe import Markup
@@ -92,10 +94,8 @@ def ink(fill: str) -> str:
 def num(x: float, digits: int = 3) -> str:
     """A number for people: 3 significant digits, a real minus sign, minus infinity for the mask."""
     x = float(x)
-    if np.isnan(x):
-        return _("not a number")
-    if np.isinf(x):
-        return f"{MINUS}∞" if x < 0 else "∞"
+    if not math.isfinite(x):  # math, not numpy: thousands of calls on a page
+        return _("not a number") if math.isnan(x) else (f"{MINUS}∞" if x < 0 else "∞")
     text = f"{x:.{digits}g}"
     if "e" in text:
         mantissa, exp = text.split("e")
@@ -106,7 +106,7 @@ def num(x: float, digits: int = 3) -> str:
 def exact(x: float) -> str:
     """A number for machines (data-* attributes): float32 precision, '-inf' for the mask."""
     x = float(x)
-    return "-inf" if x == -np.inf else f"{x:.9g}"
+    return "-inf" if x == -math.inf else f"{x:.9g}"
 
 
 def percent(p: float) -> str:
@@ -132,13 +132,15 @@ _memo_lock = threading.Lock()
 
 def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
     """`build()` once per trace, language and key, then kept with the trace (in its cache, shared by every
-    student who opens the same text). Only for what depends on the numbers and the language alone: never
-    on links, which carry each student's own controls. Long texts are not kept (their pictures are big),
-    and a trace keeps at most MEMO_ENTRIES pictures, so clicking through every head of every block cannot
-    grow it without bound."""
+    student who opens the same text). Only for what depends on the numbers, the key and the language: links
+    carry each student's own controls, so what holds links is drawn with the sampling controls left as a
+    mark (app/routes/pages.py). Long texts are not kept (their pictures are big), and a trace keeps at
+    most MEMO_ENTRIES pictures, the least recently used dropped first, so clicking through every head of
+    every block cannot grow it without bound."""
     if trace.n_tokens > MEMO_TOKENS:
         return build()
-    kept: dict[tuple[object, ...], object] = trace.derived.setdefault("views", {})  # type: ignore[assignment]
+    kept: OrderedDict[tuple[object, ...], object]
+    kept = trace.derived.setdefault("views", OrderedDict())  # type: ignore[assignment]
     full = (i18n.current(), *key)
     found = kept.get(full)
     if found is None:
@@ -146,7 +148,11 @@ def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
         with _memo_lock:
             kept[full] = found
             while len(kept) > MEMO_ENTRIES:
-                del kept[next(iter(kept))]
+                kept.popitem(last=False)  # the least recently used
+    else:
+        with _memo_lock:
+            if full in kept:
+                kept.move_to_end(full)
     return found  # type: ignore[return-value]
 
 
@@ -172,9 +178,8 @@ def short(label: str, n: int = 14) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One heatmap square, in the SVG's user units."""
+class Cell(NamedTuple):
+    """One heatmap square, in the SVG's user units (a tuple: a page makes thousands)."""
 
     x: float
     y: float
@@ -227,22 +232,15 @@ class Heatmap:
     mark: tuple[float, float, float, float] | None = None  # around one cell the guided tour talks about
     paths: list[tuple[str, str]] | None = None  # compact drawing: (fill, path) per colour level, no cells
 
-    @cached_property
+    squares: str = ""  # the cells as SVG markup, titles escaped (they hold token text a user typed)
+
+    @property
     def svg_cells(self) -> Markup:
-        """The squares as SVG markup, written here in one pass (a template loop over thousands of cells is
-        the slowest part of a page). Titles are escaped: they hold token text a user typed."""
+        """The squares as SVG markup (written by `heatmap` in one pass: a template loop over thousands of
+        cells is the slowest part of a page)."""
         if self.paths is not None:
             return Markup("".join(f'<path fill="{fill}" d="{d}"/>' for fill, d in self.paths))
-        out = []
-        for c in self.cells:
-            title = f"<title>{escape(c.title)}</title>" if c.title else ""
-            out.append(
-                f'<rect x="{c.x}" y="{c.y}" width="{c.size}" height="{c.size}" fill="{c.fill}" '
-                f'data-value="{c.value}">{title}</rect>'
-            )
-            if c.text:
-                out.append(f'<text class="num" x="{c.cx}" y="{c.cy}" fill="{c.ink}">{escape(c.text)}</text>')
-        return Markup("".join(out))
+        return Markup(self.squares)
 
 
 def heatmap(
@@ -289,23 +287,30 @@ def heatmap(
     paths = _level_paths(m, t, stops, cell, left, top) if compact else None
     values = [] if compact else m.reshape(-1).tolist()
     fills, inks = _mix_many(stops, t.reshape(-1)) if values else ([], [])
+    # the squares' markup is written here, in the same pass (a page may hold thousands of squares)
+    xs = [left + c * cell for c in range(cols)]
+    ys = [top + r * cell for r in range(m.shape[0])]
+    sx, sy, size, half = [str(x) for x in xs], [str(y) for y in ys], str(cell), cell / 2
+    svg: list[str] = []
     for k, v in enumerate(values):
-        if v == -np.inf:
+        if v == -math.inf:
             continue
         r, c = divmod(k, cols)
-        where = describe.format(row=row_labels[r], col=col_labels[c]) if describe else ""
-        cells.append(
-            Cell(
-                x=left + c * cell,
-                y=top + r * cell,
-                size=cell,
-                fill=fills[k],
-                value=exact(v),
-                title=f"{where}{num(v, 4)}" if titles else "",
-                text=num(v, 2) if numbers else "",
-                ink=inks[k],
-            )
+        title = text = ""
+        if titles:
+            title = f"{describe.format(row=row_labels[r], col=col_labels[c]) if describe else ''}{num(v, 4)}"
+        if numbers:
+            text = num(v, 2)
+        value = f"{v:.9g}"  # exact(v) for every value but -inf, which is never drawn
+        cells.append(Cell(xs[c], ys[r], cell, fills[k], value, title, text, inks[k]))
+        end = f"<title>{escape(title)}</title></rect>" if title else "</rect>"
+        svg.append(
+            f'<rect x="{sx[c]}" y="{sy[r]}" width="{size}" height="{size}" fill="{fills[k]}" '
+            f'data-value="{value}">{end}'
         )
+        if text:
+            x, y = xs[c] + half, ys[r] + half
+            svg.append(f'<text class="num" x="{x}" y="{y}" fill="{inks[k]}">{escape(text)}</text>')
     if not note:
         note = (
             _("colour scale ±{scale}").format(scale=num(scale))
@@ -351,6 +356,7 @@ def heatmap(
         col_highlight=col_box,
         mark=cell_box,
         paths=paths,
+        squares="".join(svg),
     )
 
 

@@ -16,7 +16,7 @@ from app.loading import Serving
 from app.main import create_app
 from app.settings import Settings
 from app.state import SAMPLING_MARK, STEPS, VIEWS, text_digest
-from app.views.common import MEMO_ENTRIES
+from app.views.common import MEMO_ENTRIES, memo
 from model import GPT2
 from tests.web.conftest import HX, parse
 
@@ -140,3 +140,18 @@ def test_text_with_the_mark_in_it_is_drawn_alone(uncached: TestClient, gpt2: GPT
     assert SAMPLING_MARK in page  # shown as typed, not filled in
     ids = [t.id for t in gpt2.tokenize(text)]
     assert not [key for key in gpt2.trace(ids).derived.get("views", {}) if "pieces" in key]
+
+
+def test_the_memo_drops_the_least_recently_used(gpt2: GPT2) -> None:
+    trace = gpt2.engine.trace([t.id for t in gpt2.tokenize("least recently used")])  # a trace of its own
+    builds: list[int] = []
+
+    def get(k: int) -> int:
+        return memo(trace, ("test", k), lambda: builds.append(k) or k)
+
+    get(0)
+    for k in range(1, MEMO_ENTRIES + 10):
+        get(k)
+        assert get(0) == 0  # read after every new entry: never the oldest in use
+    assert builds.count(0) == 1  # drawn once, kept all along
+    assert get(1) == 1 and builds.count(1) == 2  # the least recently used were dropped and drawn again
