@@ -1,4 +1,5 @@
 """A small cache of finished pages: when 300 students open the same link, the page is drawn once.
+The static files (stylesheets, htmx) are kept too, already gzipped.
 
 A page is a pure function of its URL and a few request headers (the route names them in `Vary`), so an
 identical request can get the stored bytes (already gzipped) without tracing, sampling or rendering again.
@@ -34,10 +35,11 @@ class PageCache:
     """ASGI middleware: stored answers for repeated GETs of `paths`, up to `max_bytes` in all."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...] = ("/",),
-                 state: State | None = None) -> None:  # fmt: skip
+                 prefixes: tuple[str, ...] = ("/static/",), state: State | None = None) -> None:  # fmt: skip
         self.app = app
         self.max_bytes = max_bytes
         self.paths = paths
+        self.prefixes = prefixes  # the stylesheets and htmx: kept gzipped instead of compressed every time
         self._items: OrderedDict[tuple[object, ...], Stored] = OrderedDict()
         self._bytes = 0
         self.hits = 0
@@ -54,7 +56,11 @@ class PageCache:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # runs on the event loop only, so the dictionary needs no lock
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not (scope["path"] in self.paths or scope["path"].startswith(self.prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope["headers"]}

@@ -24,6 +24,20 @@ def test_the_same_link_is_drawn_once(client: TestClient) -> None:
     assert again[0].headers["x-content-type-options"] == "nosniff"  # once, not once per replay
 
 
+def test_static_files_are_kept_gzipped(client: TestClient) -> None:
+    page = client.get("/", params={"text": TEXT}).text
+    css = page[page.index("/static/style.css") :].split('"')[0].replace("&amp;", "&")
+    first = client.get(css, headers={"Accept-Encoding": "gzip"})
+    again = client.get(css, headers={"Accept-Encoding": "gzip"})
+    plain = client.get(css, headers={"Accept-Encoding": "identity"})
+
+    assert first.headers["content-encoding"] == again.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers  # a client without gzip gets its own copy
+    assert first.content == again.content == plain.content and b".chip" in first.content
+    assert again.headers["content-type"].startswith("text/css")
+    assert client.get("/api/stats").json()["pages"]["hits"] == 1
+
+
 def test_fragments_and_languages_are_kept_apart(client: TestClient) -> None:
     full = client.get("/", params={"text": TEXT})
     fragment = client.get("/", params={"text": TEXT}, headers={**HX, "HX-Target": "page"})
