@@ -71,6 +71,8 @@ class Tokenizer:
         self.vocab_size = tok.get_vocab_size()
         # a page labels the same few hundred ids again and again; Token is immutable, so keep them
         self.token = lru_cache(maxsize=16384)(self._token)  # type: ignore[method-assign]
+        # every request of a student re-reads the text of the page (a slider move, a click): keep its ids
+        self._ids = lru_cache(maxsize=1024)(self._encode)
 
     @classmethod
     def from_dir(cls, directory: Path | None) -> Tokenizer:
@@ -84,7 +86,10 @@ class Tokenizer:
         return cls(*bundled_files())
 
     def encode(self, text: str) -> list[int]:
-        return list(self._tok.encode(text).ids)
+        return list(self._ids(text))
+
+    def _encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self._tok.encode(text).ids)
 
     def decode(self, ids: list[int]) -> str:
         return str(self._tok.decode(ids))
