@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
+from app.pieces import PieceCache
 from app.settings import Settings
 
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     app.state.serving = serving
     app.state.banner = banner_text(serving) if serving is not None else None
     app.state.templates = make_templates()
+    app.state.piece_cache = PieceCache(settings.piece_cache_mb * 2**20) if settings.piece_cache_mb else None
 
     from app.routes import api, export, pages
 

@@ -32,3 +32,6 @@ class Settings(BaseSettings):
     rate_limit: float = Field(0.0, ge=0, le=10_000, description="requests/second per client IP (0: off)")
     rate_burst: int = Field(60, ge=1, le=100_000, description="requests a client may send in a burst")
     page_cache_mb: int = Field(32, ge=0, le=4096, description="finished pages kept for repeat requests (MB)")
+    piece_cache_mb: int = Field(
+        64, ge=0, le=4096, description="drawn parts of pages shared by students on one text and view (MB)"
+    )

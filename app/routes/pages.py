@@ -18,6 +18,7 @@ from markupsafe import Markup
 from app import i18n
 from app.i18n import _
 from app.loading import Serving
+from app.pieces import PieceCache
 from app.state import (
     MAX_GENERATED,
     REFERENCE_PROMPTS,
@@ -30,7 +31,6 @@ from app.state import (
     parse_state,
 )
 from app.views.attention import attention_view
-from app.views.common import MEMO_TOKENS, memo
 from app.views.embedding import embedding_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
@@ -245,15 +245,17 @@ def piece_context(
 def pieces(request: Request, r: Run, s: Sampling, tour: Any) -> dict[str, Markup]:
     """The pieces of the page for this request, each as markup.
 
-    Drawn for the state with its sampling controls left as a mark (`State.marked`) and kept with the
-    trace (`memo`); a request fills in its own controls and its own ribbons. A tour step marks cells and
-    quotes numbers of its own, and long texts are not kept: both are drawn for the request alone."""
+    Drawn for the state with its sampling controls left as a mark (`State.marked`) and kept in the
+    app's PieceCache (the text and any generated tokens are part of the state); a request fills in its
+    own controls and its own ribbons. A tour step marks cells and quotes numbers of its own: it is drawn
+    for the request alone, as is everything when the piece cache is off."""
     assert r.trace is not None
     env = request.app.state.templates
     tok = request.app.state.serving.gpt2.tokenizer.token
     state = r.state
     fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
-    if tour is not None or r.trace.n_tokens > MEMO_TOKENS or SAMPLING_MARK in state.text:
+    kept: PieceCache | None = request.app.state.piece_cache
+    if tour is not None or kept is None or SAMPLING_MARK in state.text:
         ctx = piece_context(r, state, fan, tok, tour)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
@@ -261,7 +263,7 @@ def pieces(request: Request, r: Run, s: Sampling, tour: Any) -> dict[str, Markup
         ctx = piece_context(r, state.marked(), Markup(FAN_HOLE), tok, None)
         return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
 
-    drawn = memo(r.trace, ("pieces", state.marked()), draw_marked)
+    drawn = kept.get((i18n.current(), state.marked()), draw_marked)
     query = state.sampling_query()
     out = {name: Markup(markup.replace(SAMPLING_MARK, query)) for name, markup in drawn.items()}
     ribbons = env.get_template("figures.html").module.fan(fan)  # type: ignore[attr-defined]

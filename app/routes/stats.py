@@ -42,6 +42,15 @@ class PageCacheStats(BaseModel):
     hit_rate: float
 
 
+class PieceCacheStats(BaseModel):
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int = Field(description="pages that reused drawn parts (tokens, overview, panel, lens)")
+    misses: int = Field(description="pages whose parts were drawn")
+    hit_rate: float
+
+
 class LineOut(BaseModel):
     busy: int = Field(description="requests being worked on")
     waiting: int = Field(description="requests waiting for their turn")
@@ -54,6 +63,7 @@ class Stats(BaseModel):
     pid: int = Field(description="this worker process (each worker has its own caches and queue)")
     cache: CacheStats
     pages: PageCacheStats | None = Field(description="the finished-page cache; null when it is off")
+    pieces: PieceCacheStats | None = Field(description="the cache of drawn page parts; null when it is off")
     queue: QueueOut
     line: LineOut
     rate_limited: int = Field(description="requests answered 429 (0 when the rate limit is off)")
@@ -86,6 +96,7 @@ def stats(request: Request) -> Stats:
     limiter = request.app.state.rate_limiter
     rss, peak = memory_mb()
     pages = getattr(request.app.state, "page_cache", None)
+    pieces = request.app.state.piece_cache
     line = request.app.state.work_line
     return Stats(
         model=serving.gpt2.name,
@@ -107,6 +118,16 @@ def stats(request: Request) -> Stats:
             hits=pages.hits,
             misses=pages.misses,
             hit_rate=rate(pages.hits, pages.misses),
+        ),
+        pieces=None
+        if pieces is None
+        else PieceCacheStats(
+            entries=len(pieces),
+            bytes=pieces.nbytes,
+            max_bytes=pieces.max_bytes,
+            hits=pieces.hits,
+            misses=pieces.misses,
+            hit_rate=rate(pieces.hits, pieces.misses),
         ),
         queue=QueueOut(**asdict(request.app.state.run_queue.stats())),
         line=LineOut(

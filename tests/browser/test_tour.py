@@ -43,9 +43,13 @@ def test_screenshots_of_three_steps(
         page.context.close()
 
 
+FOCUS_ON_NEXT = "() => document.activeElement && document.activeElement.matches('#tour a[rel=next]')"
+
+
 def test_next_and_previous_with_htmx_and_the_keyboard(server: str, browser: Any) -> None:
     page, errors = open_page(browser, f"{server}/?text={quote_plus(TEXT)}&tour=10")
-    page.keyboard.press("Enter")  # the Next button has the focus
+    page.wait_for_function(FOCUS_ON_NEXT)  # the Next button gets the focus (autofocus) ...
+    page.keyboard.press("Enter")  # ... so Enter goes on
     page.wait_for_selector('#tour[data-step="11"]')
     page.wait_for_function("() => location.search.includes('tour=11')")
     assert query_of(page.url)["step"] == "probs"
@@ -70,6 +74,7 @@ def test_the_tour_works_without_javascript(server: str, browser: Any) -> None:
     page.wait_for_load_state()
     assert page.locator("#tour").get_attribute("data-step") == "17"
     assert page.locator("#tour a[rel=next]").inner_text().startswith("下一步")
+    page.wait_for_function(FOCUS_ON_NEXT)
     page.keyboard.press("Enter")  # the focus is on Next
     page.wait_for_load_state()
     assert page.locator("#tour").get_attribute("data-step") == "18"

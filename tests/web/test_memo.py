@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from app.loading import Serving
 from app.main import create_app
+from app.pieces import PieceCache
 from app.settings import Settings
 from app.state import SAMPLING_MARK, STEPS, VIEWS, text_digest
 from app.views.common import MEMO_ENTRIES, memo
@@ -78,11 +78,25 @@ TEXTS = (
 
 @pytest.fixture(scope="module")
 def uncached(gpt2: GPT2) -> Iterator[TestClient]:
-    """An app without the finished-page cache, so every request is drawn."""
+    """An app without the finished-page cache, so every request is drawn (from kept pieces or not)."""
     app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
                      Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def alone(gpt2: GPT2) -> Iterator[TestClient]:
+    """An app that keeps no pieces: every page drawn for its request alone."""
+    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0, piece_cache_mb=0),
+                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    with TestClient(app) as c:
+        yield c
+
+
+def pieces_stats(client: TestClient) -> dict[str, Any]:
+    stats: dict[str, Any] = client.get("/api/stats").json()["pieces"]
+    return stats
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -102,7 +116,9 @@ def uncached(gpt2: GPT2) -> Iterator[TestClient]:
     gen=st.sampled_from(["", "11,12"]),
     htmx=st.booleans(),
 )
-def test_a_page_from_kept_pieces_is_the_page_drawn_alone(uncached: TestClient, **controls: Any) -> None:
+def test_a_page_from_kept_pieces_is_the_page_drawn_alone(
+    uncached: TestClient, alone: TestClient, **controls: Any
+) -> None:
     """Pieces drawn once with the sampling controls left as a mark, then filled in, give the very bytes
     of the page drawn for this request alone: every link, every escape, the ribbons."""
     htmx = controls.pop("htmx")
@@ -114,32 +130,45 @@ def test_a_page_from_kept_pieces_is_the_page_drawn_alone(uncached: TestClient, *
     headers = {**HX, "HX-Target": "page"} if htmx else {}
     first = uncached.get("/", params=params, headers=headers)  # draws the pieces (or finds them)
     again = uncached.get("/", params=params, headers=headers)  # finds them
-    with patch("app.routes.pages.MEMO_TOKENS", 0):  # every text too long to keep: drawn alone
-        alone = uncached.get("/", params=params, headers=headers)
-    assert first.status_code == alone.status_code == 200
-    assert first.text == again.text == alone.text
-    assert SAMPLING_MARK not in alone.text and "<!--fan" not in alone.text
+    drawn_alone = alone.get("/", params=params, headers=headers)
+    assert first.status_code == drawn_alone.status_code == 200
+    assert first.text == again.text == drawn_alone.text
+    assert SAMPLING_MARK not in drawn_alone.text and "<!--fan" not in drawn_alone.text
 
 
-def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient, gpt2: GPT2) -> None:
+def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient) -> None:
+    before = pieces_stats(uncached)
     text = "Pieces shared by every slider position"
-    ids = [t.id for t in gpt2.tokenize(text)]
     pages = [uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
              for t in ("0.3", "1.1", "2.9")]  # fmt: skip
-    kept = [key for key in gpt2.trace(ids).derived["views"] if "pieces" in key]
-    assert len(kept) == 1  # one drawing of the pieces served all three
+    after = pieces_stats(uncached)
+    assert after["misses"] - before["misses"] == 1  # drawn for the first temperature ...
+    assert after["hits"] - before["hits"] == 2  # ... and filled in for the other two
     hrefs = [e["href"] for e in parse(pages[2]).all("a", href="*") if e["href"].startswith("/?")]
     assert hrefs and all("temperature=2.9&top_k=&top_p=&seed=0&" in h for h in hrefs)
     assert all("temperature=0.3" not in h for h in hrefs)
 
 
-def test_text_with_the_mark_in_it_is_drawn_alone(uncached: TestClient, gpt2: GPT2) -> None:
+def test_text_with_the_mark_in_it_is_drawn_alone(uncached: TestClient) -> None:
     """The mark is unguessable; were it typed anyway, that page is drawn for the request alone."""
+    before = pieces_stats(uncached)
     text = f"a text that holds {SAMPLING_MARK} somehow"
     page = uncached.get("/", params={"text": text, "temperature": "1.5"}).text
     assert SAMPLING_MARK in page  # shown as typed, not filled in
-    ids = [t.id for t in gpt2.tokenize(text)]
-    assert not [key for key in gpt2.trace(ids).derived.get("views", {}) if "pieces" in key]
+    after = pieces_stats(uncached)
+    assert (after["hits"], after["misses"]) == (before["hits"], before["misses"])
+
+
+def test_the_piece_cache_is_bounded_by_bytes() -> None:
+    cache = PieceCache(max_bytes=40_000)
+    big = {"panel": "x" * 4_000}  # about 4 kB each; at most an eighth of the budget may be one entry
+    for k in range(30):
+        assert cache.get(k, lambda: big) is big
+    assert cache.nbytes <= 40_000 and len(cache) < 30
+    assert cache.get(29, lambda: {"panel": "drawn again"}) is big  # the newest is kept ...
+    assert cache.get(0, lambda: {"panel": "drawn again"}) == {"panel": "drawn again"}  # ... the oldest not
+    huge = {"panel": "y" * 6_000}  # more than an eighth: drawn, returned, never kept
+    assert cache.get("huge", lambda: huge) is huge and cache.get("huge", lambda: {}) == {}
 
 
 def test_the_memo_drops_the_least_recently_used(gpt2: GPT2) -> None:
