@@ -1,6 +1,8 @@
 """The explainer page. One route, `/`: the full page, or with htmx only the fragment that changed.
 
 request -> parse_state -> tokenize -> trace (cached) -> sampling -> views -> template
+The page's big parts (tokens, overview, panel, lens) are views + templates drawn once per text, view and
+language for every sampling (`pieces`, app/pieces.py); the rest is drawn per request.
 """
 
 from __future__ import annotations
@@ -259,11 +261,13 @@ def pieces(request: Request, r: Run, s: Sampling, tour: Any) -> dict[str, Markup
         ctx = piece_context(r, state, fan, tok, tour)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
+    marked = state.marked()
+
     def draw_marked() -> dict[str, str]:
-        ctx = piece_context(r, state.marked(), Markup(FAN_HOLE), tok, None)
+        ctx = piece_context(r, marked, Markup(FAN_HOLE), tok, None)
         return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
 
-    drawn = kept.get((i18n.current(), state.marked()), draw_marked)
+    drawn = kept.get((i18n.current(), marked), draw_marked)
     query = state.sampling_query()
     out = {name: Markup(markup.replace(SAMPLING_MARK, query)) for name, markup in drawn.items()}
     ribbons = env.get_template("figures.html").module.fan(fan)  # type: ignore[attr-defined]
