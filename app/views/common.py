@@ -273,8 +273,9 @@ def heatmap(
     finite = m[np.isfinite(m)]
     if scale is None:
         scale = float(np.abs(finite).max()) if signed and finite.size else 1.0
-    # where each colour falls on its scale, as `diverging` and `sequential` place one value
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # where each colour falls on its scale, as `diverging` and `sequential` place one value (a value far
+    # past a tiny scale overflows to ±inf: clipped to the end of the scale, as `_mix` does)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if signed:
             t = np.where(np.isfinite(m), 0.5 + 0.5 * m / scale, 0.5) if scale > 0 else np.full(m.shape, 0.5)
         else:
