@@ -1,4 +1,5 @@
-"""A trace cache bounded by bytes, with single flight: identical concurrent requests run the model once."""
+"""Caches bounded by bytes, with single flight: identical concurrent requests compute once (the model runs
+once for a trace)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from typing import Generic, TypeVar
 
 from model.trace import Trace
 
+V = TypeVar("V")
 
-class TraceCache:
-    """Least-recently-used traces up to `max_bytes`; a trace bigger than the whole budget is not kept."""
 
-    def __init__(self, max_bytes: int) -> None:
+class BytesCache(Generic[V]):
+    """Least-recently-used values up to `max_bytes` in all, each weighing `size(value)`; a value heavier
+    than `largest` (by default the whole budget) is handed out but not kept."""
+
+    def __init__(self, max_bytes: int, size: Callable[[V], int], largest: int | None = None) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, Trace] = OrderedDict()
+        self.largest = max_bytes if largest is None else largest
+        self._size = size
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._bytes = 0
-        self._pending: dict[Hashable, Future[Trace]] = {}
+        self._pending: dict[Hashable, Future[V]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -29,21 +36,22 @@ class TraceCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def peek(self, key: Hashable) -> Trace | None:
-        """The cached trace for `key`, if any, without computing anything."""
+    def peek(self, key: Hashable) -> V | None:
+        """The cached value for `key`, if any, without computing anything."""
         with self._lock:
-            trace = self._items.get(key)
-            if trace is not None:
+            found = self._items.get(key)
+            if found is not None:
                 self._items.move_to_end(key)
-            return trace
+                return found[0]
+            return None
 
-    def get(self, key: Hashable, compute: Callable[[], Trace]) -> Trace:
-        """The trace for `key`, computed by `compute` only if no one has it or is computing it."""
+    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
+        """The value for `key`, computed by `compute` only if no one has it or is computing it."""
         with self._lock:
-            if (trace := self._items.get(key)) is not None:
+            if (found := self._items.get(key)) is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return trace
+                return found[0]
             future = self._pending.get(key)
             owner = future is None
             if future is None:
@@ -54,7 +62,7 @@ class TraceCache:
         if not owner:
             return future.result()
         try:
-            trace = compute()
+            value = compute()
         except BaseException as err:
             with self._lock:
                 del self._pending[key]
@@ -62,18 +70,25 @@ class TraceCache:
             raise
         with self._lock:
             del self._pending[key]
-            self._store(key, trace)
-        future.set_result(trace)
-        return trace
+            self._store(key, value)
+        future.set_result(value)
+        return value
 
-    def _store(self, key: Hashable, trace: Trace) -> None:
-        size = trace.nbytes
-        if size > self.max_bytes:
+    def _store(self, key: Hashable, value: V) -> None:
+        size = self._size(value)
+        if size > self.largest:
             return
-        if key in self._items:
-            self._bytes -= self._items.pop(key).nbytes
-        self._items[key] = trace
+        if (old := self._items.pop(key, None)) is not None:
+            self._bytes -= old[1]
+        self._items[key] = (value, size)
         self._bytes += size
         while self._bytes > self.max_bytes:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= old.nbytes
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._bytes -= dropped
+
+
+class TraceCache(BytesCache[Trace]):
+    """Least-recently-used traces up to `max_bytes`; a trace bigger than the whole budget is not kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes, size=lambda trace: trace.nbytes)

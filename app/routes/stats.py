@@ -6,6 +6,7 @@ import os
 import resource
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -86,6 +87,13 @@ def rate(hits: int, misses: int) -> float:
     return round(hits / (hits + misses), 4) if hits + misses else 0.0
 
 
+def counts(cache: Any) -> dict[str, Any]:
+    """What every cache reports: its size, its bound and how often it answered."""
+    hits, misses = cache.hits, cache.misses
+    return {"entries": len(cache), "bytes": cache.nbytes, "max_bytes": cache.max_bytes, "hits": hits,
+            "misses": misses, "hit_rate": rate(hits, misses)}  # fmt: skip
+
+
 @router.get("/api/stats", response_model=Stats, tags=["health"])
 def stats(request: Request) -> Stats:
     """How this worker is doing: trace cache hit rate, model queue, refusals and memory."""
@@ -101,34 +109,9 @@ def stats(request: Request) -> Stats:
     return Stats(
         model=serving.gpt2.name,
         pid=os.getpid(),
-        cache=CacheStats(
-            entries=len(cache),
-            bytes=cache.nbytes,
-            max_bytes=cache.max_bytes,
-            hits=cache.hits,
-            misses=cache.misses,
-            hit_rate=rate(cache.hits, cache.misses),
-        ),
-        pages=None
-        if pages is None
-        else PageCacheStats(
-            entries=len(pages),
-            bytes=pages.nbytes,
-            max_bytes=pages.max_bytes,
-            hits=pages.hits,
-            misses=pages.misses,
-            hit_rate=rate(pages.hits, pages.misses),
-        ),
-        pieces=None
-        if pieces is None
-        else PieceCacheStats(
-            entries=len(pieces),
-            bytes=pieces.nbytes,
-            max_bytes=pieces.max_bytes,
-            hits=pieces.hits,
-            misses=pieces.misses,
-            hit_rate=rate(pieces.hits, pieces.misses),
-        ),
+        cache=CacheStats(**counts(cache)),
+        pages=None if pages is None else PageCacheStats(**counts(pages)),
+        pieces=None if pieces is None else PieceCacheStats(**counts(pieces)),
         queue=QueueOut(**asdict(request.app.state.run_queue.stats())),
         line=LineOut(
             busy=line.busy, waiting=len(line.waiting), concurrency=line.concurrency, refused=line.refused
