@@ -17,6 +17,7 @@ its peak resident memory (VmHWM, summed over worker processes) and CPU time. Bud
 `p95_ms=<number> errors=<int>`.
 
     python bench/classroom.py [--students 300] [--arrive 60] [--seconds 90] [--workers 1] [--threads 0]
+                              [--pace 1]
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import aiohttp
 import httpx
 
 from app.state import REFERENCE_PROMPTS
@@ -49,17 +53,36 @@ VERBS = ("always wanted to", "suddenly decided to", "was never allowed to", "qui
          "could not believe how to", "finally remembered to")  # fmt: skip
 
 
+class Reply(NamedTuple):
+    """What the student got back: the status, the headers htmx reads and the body (gzip as sent)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        gzipped = self.headers.get("Content-Encoding") == "gzip"
+        return (zlib.decompress(self.body, 16 + zlib.MAX_WBITS) if gzipped else self.body).decode()
+
+
 class Student:
     """One browser: its current page state (the URL's query) and the timings it saw."""
 
     def __init__(self, base: str, rng: random.Random, timings: dict[str, list[float]],
-                 statuses: Counter[str]) -> None:  # fmt: skip
-        # its own connection, as each browser has; plain HTTP, so no TLS context (50 ms of CPU each)
-        self.client = httpx.AsyncClient(base_url=base, timeout=30.0, verify=False,
-                                        headers={"Accept-Encoding": "gzip"})  # fmt: skip
+                 statuses: Counter[str], pace: float = 1.0) -> None:  # fmt: skip
+        # its own connection, as each browser has. aiohttp parses HTTP in C: the load generator shares the
+        # server's cores, so its CPU per request is taken from the server it measures. Bodies are read in
+        # full but left compressed, except the first page, whose form the student reads.
+        self.base = base
+        self.client = aiohttp.ClientSession(
+            base_url=base, connector=aiohttp.TCPConnector(limit=1), auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=30), headers={"Accept-Encoding": "gzip"},
+        )  # fmt: skip
         self.rng = rng
         self.timings = timings
         self.statuses = statuses
+        self.pace = pace  # think times are multiplied by this (0: no thinking, for a quick check)
         self.state: dict[str, str] = {}
         self.hidden: list[str] = []  # the page's hidden state fields, which htmx includes
 
@@ -68,23 +91,27 @@ class Student:
         return f"{r.choice(SUBJECTS)} from room {r.randint(1, 999)} {r.choice(VERBS)}"
 
     async def get(self, kind: str, url: str, params: dict[str, str] | None = None,
-                  headers: dict[str, str] | None = None) -> httpx.Response | None:  # fmt: skip
+                  headers: dict[str, str] | None = None) -> Reply | None:  # fmt: skip
         start = time.perf_counter()
         try:
             try:
-                r = await self.client.get(url, params=params, headers=headers)
-            except (httpx.RemoteProtocolError, httpx.ReadError):
+                r = await self._get(url, params, headers)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
                 # the server closed an idle keep-alive connection as we reused it: browsers send a GET again
                 self.statuses["retried on a new connection"] += 1
-                r = await self.client.get(url, params=params, headers=headers)
-        except httpx.HTTPError as err:
+                r = await self._get(url, params, headers)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
             self.statuses[f"{kind} {type(err).__name__}"] += 1
             return None
         self.timings[kind].append((time.perf_counter() - start) * 1000)
         self.statuses[f"{kind} {r.status_code}"] += 1
         return r
 
-    def follow(self, r: httpx.Response | None) -> None:
+    async def _get(self, url: str, params: dict[str, str] | None, headers: dict[str, str] | None) -> Reply:
+        async with self.client.get(url, params=params, headers=headers) as r:
+            return Reply(r.status, r.headers, await r.read())
+
+    def follow(self, r: Reply | None) -> None:
         """Take the state from the URL htmx pushes or replaces, as the browser's address bar does."""
         url = r and (r.headers.get("HX-Push-Url") or r.headers.get("HX-Replace-Url"))
         if url:
@@ -97,28 +124,29 @@ class Student:
 
     def hx(self, target: str, trigger: str) -> dict[str, str]:
         return {"HX-Request": "true", "HX-Target": target, "HX-Trigger": trigger,
-                "HX-Current-URL": f"{self.client.base_url}/?{httpx.QueryParams(self.state)}"}  # fmt: skip
+                "HX-Current-URL": f"{self.base}/?{urlencode(self.state)}"}  # fmt: skip
 
     async def think(self, lo: float, hi: float) -> None:
-        await asyncio.sleep(self.rng.uniform(lo, hi))
+        await asyncio.sleep(self.rng.uniform(lo, hi) * self.pace)
 
     async def session(self) -> None:
         rng = self.rng
         text = rng.choice(REFERENCE_PROMPTS) if rng.random() < 0.7 else self.fresh_text()
-        page = await self.get("page", "/", params={"text": text})
-        if page is None or page.status_code != 200:
+        reply = await self.get("page", "/", params={"text": text})
+        if reply is None or reply.status_code != 200:
             return
+        page = reply.text
         # the values htmx will include, as the page holds them: its hidden fields and sampling controls
-        fields = page.text[page.text.find('id="state-fields"') :]
+        fields = page[page.find('id="state-fields"') :]
         hidden = re.findall(
             r'<input type="hidden" name="([^"]+)" value="([^"]*)"', fields[: fields.find("</div>")]
         )
         self.hidden = [name for name, _ in hidden]
         self.state = {"text": text, **{n: html.unescape(v) for n, v in hidden}}
         for name in ("temperature", "top_k", "top_p", "seed"):
-            value = re.search(rf'<input id="{name}" name="{name}"[^>]*? value="([^"]*)"', page.text)
+            value = re.search(rf'<input id="{name}" name="{name}"[^>]*? value="([^"]*)"', page)
             self.state[name] = html.unescape(value.group(1)) if value else ""
-        for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+        for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page):
             await self.get("static", asset)
 
         await self.think(1.0, 3.0)  # reads the page, reaches for the slider
@@ -128,7 +156,10 @@ class Student:
             self.follow(r)
             await self.think(0.15, 0.6)
 
-        layer, head = str(rng.randint(2, 12)), str(rng.randint(2, 12))
+        # another block and head than the first: GPT-2 small's 12 and 12, or what the page says the model has
+        shape = re.search(r"(\d+) blocks \u00b7 (\d+) heads", page)
+        blocks, heads = (int(shape.group(1)), int(shape.group(2))) if shape else (12, 12)
+        layer, head = str(rng.randint(min(2, blocks), blocks)), str(rng.randint(min(2, heads), heads))
         clicks = [{"view": "embedding"}, {"view": "mlp"}, {"view": "residual"},
                   {"view": "attention", "layer": layer}, {"head": head}]  # fmt: skip
         for vals in clicks:
@@ -141,7 +172,7 @@ class Student:
             self.follow(await self.get("generate", "/", params, self.hx("page", "controls")))
 
 
-async def classroom(base: str, students: int, arrive: float, seconds: float, seed: int
+async def classroom(base: str, students: int, arrive: float, seconds: float, seed: int, pace: float = 1.0
                     ) -> tuple[dict[str, list[float]], Counter[str], int]:  # fmt: skip
     """Run every student; return the timings per kind, status counts and how many were cut off."""
     timings: dict[str, list[float]] = defaultdict(list)
@@ -151,11 +182,11 @@ async def classroom(base: str, students: int, arrive: float, seconds: float, see
 
     async def one(n: int, at: float) -> None:
         await asyncio.sleep(at)
-        student = Student(base, random.Random(rng.random() + n), timings, statuses)
+        student = Student(base, random.Random(rng.random() + n), timings, statuses, pace)
         try:
             await student.session()
         finally:
-            await student.client.aclose()
+            await student.client.close()
 
     tasks = [asyncio.create_task(one(n, at)) for n, at in enumerate(starts)]
     done, pending = await asyncio.wait(tasks, timeout=seconds)
@@ -260,6 +291,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads per run (0: one per core)")
     p.add_argument("--cache-dir", type=Path, default=None, help="GLASSBOX_CACHE for the built graph")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pace", type=float, default=1.0, help="think times x this (0: none, for a quick check)")
     args = p.parse_args()
 
     port = free_port()
@@ -275,7 +307,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         start, own_cpu = time.perf_counter(), time.process_time()
         timings, statuses, cut = asyncio.run(
-            classroom(base, args.students, args.arrive, args.seconds, args.seed)
+            classroom(base, args.students, args.arrive, args.seconds, args.seed, args.pace)
         )
         wall, own_cpu = time.perf_counter() - start, time.process_time() - own_cpu
         pids = process_tree(server.pid)

@@ -55,7 +55,8 @@ def _mix(stops: Sequence[Color], t: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * f):02x}" for x, y in zip(a, b, strict=True))
 
 
-_HEX = tuple(f"{i:02x}" for i in range(256))
+_HEX_ARRAY = np.array([f"{i:02x}" for i in range(256)])
+_HASH_HEX = np.char.add("#", _HEX_ARRAY)  # '#00' … '#ff': a colour's first two digits
 
 
 def _mix_many(stops: Sequence[Color], t: np.ndarray) -> tuple[list[str], list[str]]:
@@ -67,7 +68,9 @@ def _mix_many(stops: Sequence[Color], t: np.ndarray) -> tuple[list[str], list[st
     rgb = np.round(a + (b - a) * (t - i)[:, None]).astype(np.int64)  # [N, 3]
     r, g, bl = rgb.T / 255
     light = (0.2126 * r + 0.7152 * g + 0.0722 * bl > 0.5).tolist()
-    fills = ["#" + _HEX[x] + _HEX[y] + _HEX[z] for x, y, z in rgb.tolist()]
+    fills = np.char.add(
+        np.char.add(_HASH_HEX[rgb[:, 0]], _HEX_ARRAY[rgb[:, 1]]), _HEX_ARRAY[rgb[:, 2]]
+    ).tolist()
     return fills, ["#111111" if on else "#ffffff" for on in light]
 
 
@@ -199,6 +202,30 @@ class Cell(NamedTuple):
         return self.y + self.size / 2
 
 
+class _Cells(NamedTuple):
+    """A heatmap's squares as columns, one list per attribute; `Heatmap.cells` makes the Cells when asked."""
+
+    xs: list[float]
+    ys: list[float]
+    size: float
+    rows: list[int]
+    cols: list[int]
+    fills: list[str]
+    values: list[str]
+    titles: list[str]
+    texts: list[str]
+    inks: list[str]
+
+    def build(self) -> list[Cell]:
+        xs, ys, size = self.xs, self.ys, self.size
+        return [
+            Cell(xs[c], ys[r], size, f, v, t, x, i)
+            for r, c, f, v, t, x, i in zip(
+                self.rows, self.cols, self.fills, self.values, self.titles, self.texts, self.inks, strict=True
+            )
+        ]
+
+
 @dataclass(frozen=True)
 class Label:
     """A piece of SVG text placed by a view."""
@@ -223,7 +250,7 @@ class Heatmap:
     height: float
     left: float  # room for row labels
     top: float  # room for column labels
-    cells: list[Cell]
+    parts: _Cells  # the squares, one list per attribute (see `cells`)
     labels: list[Label]
     selected_row: int | None
     note: str  # e.g. the colour scale or which columns are shown
@@ -233,6 +260,11 @@ class Heatmap:
     paths: list[tuple[str, str]] | None = None  # compact drawing: (fill, path) per colour level, no cells
 
     squares: str = ""  # the cells as SVG markup, titles escaped (they hold token text a user typed)
+
+    @cached_property
+    def cells(self) -> list[Cell]:
+        """Every drawn square (none when compact), made on demand: pages need only `squares`."""
+        return self.parts.build()
 
     @property
     def svg_cells(self) -> Markup:
@@ -284,34 +316,37 @@ def heatmap(
     stops = DIVERGING if signed else SEQUENTIAL
     if compact is None:
         compact = m.size > COMPACT_CELLS
-    cells: list[Cell] = []
     paths = _level_paths(m, t, stops, cell, left, top) if compact else None
-    values = [] if compact else m.reshape(-1).tolist()
-    fills, inks = _mix_many(stops, t.reshape(-1)) if values else ([], [])
-    # the squares' markup is written here, in the same pass (a page may hold thousands of squares)
+    # the squares' markup is written here, one list per attribute (a page may hold thousands of squares)
+    flat = m.reshape(-1)
+    keep = np.flatnonzero(flat != -np.inf) if not compact else np.zeros(0, np.int64)  # -inf: never drawn
+    rs, cs = (k.tolist() for k in np.divmod(keep, cols))
+    values = flat[keep].tolist()
+    fills, inks = _mix_many(stops, t.reshape(-1)[keep]) if values else ([], [])
     xs = [left + c * cell for c in range(cols)]
     ys = [top + r * cell for r in range(m.shape[0])]
-    sx, sy, size, half = [str(x) for x in xs], [str(y) for y in ys], str(cell), cell / 2
-    svg: list[str] = []
-    for k, v in enumerate(values):
-        if v == -math.inf:
-            continue
-        r, c = divmod(k, cols)
-        title = text = ""
-        if titles:
-            title = f"{describe.format(row=row_labels[r], col=col_labels[c]) if describe else ''}{num(v, 4)}"
-        if numbers:
-            text = num(v, 2)
-        value = f"{v:.9g}"  # exact(v) for every value but -inf, which is never drawn
-        cells.append(Cell(xs[c], ys[r], cell, fills[k], value, title, text, inks[k]))
-        end = f"<title>{escape(title)}</title></rect>" if title else "</rect>"
-        svg.append(
-            f'<rect x="{sx[c]}" y="{sy[r]}" width="{size}" height="{size}" fill="{fills[k]}" '
-            f'data-value="{value}">{end}'
-        )
-        if text:
-            x, y = xs[c] + half, ys[r] + half
-            svg.append(f'<text class="num" x="{x}" y="{y}" fill="{inks[k]}">{escape(text)}</text>')
+    exacts = [f"{v:.9g}" for v in values]  # exact(v) for every value but -inf
+    if titles:
+        fmt = describe.format if describe else None
+        heads = [[fmt(row=rl, col=cl) for cl in col_labels] for rl in row_labels] if fmt else None
+        titled = [(heads[r][c] if heads else "") + num(v, 4) for r, c, v in zip(rs, cs, values, strict=True)]
+    else:
+        titled = [""] * len(values)
+    texts = [num(v, 2) for v in values] if numbers else [""] * len(values)
+    sx, sy, size = [str(x) for x in xs], [str(y) for y in ys], str(cell)
+    ends = [f"<title>{escape(h)}</title></rect>" for h in titled] if titles else ["</rect>"] * len(values)
+    svg = [
+        f'<rect x="{sx[c]}" y="{sy[r]}" width="{size}" height="{size}" fill="{f}" data-value="{v}">{e}'
+        for r, c, f, v, e in zip(rs, cs, fills, exacts, ends, strict=True)
+    ]
+    if numbers:
+        half = cell / 2
+        svg = [
+            square + (f'<text class="num" x="{xs[c] + half}" y="{ys[r] + half}" fill="{ink_}">{escape(txt)}'
+                      "</text>" if txt else "")
+            for square, r, c, ink_, txt in zip(svg, rs, cs, inks, texts, strict=True)
+        ]  # fmt: skip
+    cells = _Cells(xs, ys, cell, rs, cs, fills, exacts, titled, texts, inks)
     if not note:
         note = (
             _("colour scale ±{scale}").format(scale=num(scale))
@@ -349,7 +384,7 @@ def heatmap(
         height=top + rows * cell + 2,
         left=left,
         top=top,
-        cells=cells,
+        parts=cells,
         labels=labels,
         selected_row=selected_row,
         note=note,

@@ -1,0 +1,30 @@
+"""bench/classroom.py itself: its students get real pages, follow htmx's state and count every request."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.slow
+def test_three_students_without_thinking_get_every_page_they_ask_for(tmp_path: Path) -> None:
+    cmd = [sys.executable, "bench/classroom.py", "--students", "3", "--arrive", "1", "--seconds", "120",
+           "--model", "tiny", "--pace", "0", "--cache-dir", str(tmp_path)]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr
+    counts = {k: int(n) for k, n in re.findall(r"^(page|slider|panel|generate|static)\s+(\d+)\s", out, re.M)}
+    # each student: one page and the four files it links (stylesheets, htmx), ten slider moves, five panels,
+    # two Generates
+    assert counts == {"page": 3, "slider": 30, "panel": 15, "generate": 6, "static": 12}
+    assert "status counts: {'200': 66}; students cut off at the deadline: 0" in out
+    assert "503 answers: 0" in out
+    hits = re.search(r"trace cache \(1 worker\(s\)\): hit rate [\d.]+% \((\d+) hits, (\d+) model runs\)", out)
+    assert hits and 1 <= int(hits.group(2)) <= 3 + 6  # at most one run per text and per generated token
+    assert re.fullmatch(r"p95_ms=\d+\.\d errors=0", out.strip().splitlines()[-1])
