@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -323,12 +324,13 @@ def _step_content(
 
 
 def _thumbs(trace: Trace, b: int) -> list[Heatmap]:
-    """The all-heads grid's pictures of block b (no titles, so the page stays light; long texts are shrunk
-    to the largest value of each block)."""
+    """The all-heads grid's pictures of block b, drawn compactly (one path per colour level, no titles or
+    values: twelve small pictures that are links, so the page stays light; the open head's own map has the
+    numbers); long texts are shrunk to the largest value of each block."""
     n = trace.n_tokens
     probs = trace[f"block{b}.attn.probs"]
     bins = min(n, THUMB_BINS)
-    cell = min(8.0, max(2.0, 64.0 / bins))
+    cell = min(8.0, max(2.0, math.floor(64.0 / bins * 4) / 4))  # quarter units: short path coordinates
     return [
         heatmap(
             f"block{b}.attn.probs",
@@ -338,7 +340,7 @@ def _thumbs(trace: Trace, b: int) -> list[Heatmap]:
             cell=cell,
             signed=False,
             titles=False,
-            compact=False,
+            compact=True,
         )
         for j in range(trace.config.n_head)
     ]

@@ -405,19 +405,22 @@ def _level_paths(
 ) -> list[tuple[str, str]]:
     """One SVG path per colour level, each a run of unit squares: the same picture as one rect per cell with
     the colour rounded to one of LEVELS steps. Blank (-inf) entries are left out."""
-    level = np.rint(np.clip(t, 0.0, 1.0) * (LEVELS - 1)).astype(np.int64)
-    level[~np.isfinite(m)] = -1
+    level = np.rint(np.clip(t, 0.0, 1.0) * (LEVELS - 1)).astype(np.int64).reshape(-1)
+    level[~np.isfinite(m.reshape(-1))] = -1
     fills, _inks = _mix_many(stops, np.arange(LEVELS) / (LEVELS - 1))
     c = f"{cell:g}"
-    out = []
-    for lv in np.unique(level[level >= 0]).tolist():
-        rows, cols = np.nonzero(level == lv)
-        d = "".join(
-            f"M{left + x * cell:g} {top + y * cell:g}h{c}v{c}h-{c}z"
-            for y, x in zip(rows.tolist(), cols.tolist(), strict=True)
-        )
-        out.append((fills[lv], d))
-    return out
+    xs = [f"{left + x * cell:g}" for x in range(m.shape[1])]
+    ys = [f"{top + y * cell:g}" for y in range(m.shape[0])]
+    keep = np.flatnonzero(level >= 0)
+    order = keep[np.argsort(level[keep], kind="stable")]  # by level, each level's squares row by row
+    levels = level[order]
+    rows, cols = np.divmod(order, m.shape[1])
+    squares = [f"M{xs[x]} {ys[y]}h{c}v{c}h-{c}z" for y, x in zip(rows.tolist(), cols.tolist(), strict=True)]
+    starts = [0, *(np.flatnonzero(np.diff(levels)) + 1).tolist()]
+    ends = [*starts[1:], len(squares)]
+    return [
+        (fills[int(levels[a])], "".join(squares[a:b])) for a, b in zip(starts, ends, strict=True) if a < b
+    ]
 
 
 def pool_max(m: np.ndarray, bins: int) -> np.ndarray:
