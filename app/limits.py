@@ -19,7 +19,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -68,8 +68,9 @@ class RunQueue:
         self.max_running = max_running
         self.queue_size = queue_size
         self.timeout = timeout
-        self._slots = threading.Semaphore(max_running)
         self._lock = threading.Lock()
+        self._turn = threading.Condition(self._lock)  # a slot came free, or a run finished
+        self._free = max_running
         self._admitted = 0  # running + waiting
         self._running = 0
         self._runs = 0
@@ -82,30 +83,40 @@ class RunQueue:
         return max(1, min(60, math.ceil(self._admitted * self._mean_s / self.max_running)))
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold a run slot for the body of the `with`; raise Busy when the queue is full or too slow."""
+    def slot(self, done: Callable[[], bool] | None = None) -> Iterator[bool]:
+        """Hold a run slot for the body of the `with`; raise Busy when the queue is full or too slow.
+
+        With `done`, stop waiting as soon as it is true (another run did this one's work, model/gpt2.py
+        packs waiting texts into one run): the body then runs without a slot and the `with` gives False."""
         with self._lock:
             if self._admitted >= self.max_running + self.queue_size:
                 self._refused += 1
                 raise Busy(BUSY_MESSAGE, self.retry_after())
             self._admitted += 1
         try:
-            if not self._slots.acquire(timeout=self.timeout):
-                with self._lock:
+            with self._turn:
+                finished = done or (lambda: False)
+                if not self._turn.wait_for(lambda: self._free > 0 or finished(), self.timeout):
                     self._timed_out += 1
-                raise Busy(BUSY_MESSAGE, self.retry_after())
+                    raise Busy(BUSY_MESSAGE, self.retry_after())
+                holding = not finished()
+                if holding:
+                    self._free -= 1
+                    self._running += 1
+            if not holding:
+                yield False
+                return
             start = time.perf_counter()
-            with self._lock:
-                self._running += 1
             try:
-                yield
+                yield True
             finally:
                 seconds = time.perf_counter() - start
-                with self._lock:
+                with self._turn:
+                    self._free += 1
                     self._running -= 1
                     self._runs += 1
                     self._mean_s = 0.8 * self._mean_s + 0.2 * seconds
-                self._slots.release()
+                    self._turn.notify_all()  # the next in line, and those whose texts this run carried
         finally:
             with self._lock:
                 self._admitted -= 1

@@ -248,7 +248,7 @@ def print_stats(workers: list[dict[str, Any]]) -> None:
     hits, misses = total("pieces", "hits"), total("pieces", "misses")
     print(f"piece cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages from drawn parts, "
           f"{misses:.0f} drawn), {total('pieces', 'bytes') / 2**20:.0f} MB")  # fmt: skip
-    print(f"model queue: {total('queue', 'runs'):.0f} runs, mean "
+    print(f"model queue: {total('queue', 'runs'):.0f} runs tracing {total('queue', 'texts'):.0f} texts, mean "
           f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
           f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}")  # fmt: skip
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from model.cache import TraceCache
@@ -11,6 +13,29 @@ from model.runtime import Engine
 from model.sources import LoadedModel
 from model.tokenizer import Token
 from model.trace import Trace
+
+MAX_PACK = 8  # texts in one model run at most
+# ... and at most this many attention cells (new tokens x all keys): the run's attention tensors grow with it
+MAX_PACK_CELLS = 16_384
+
+
+@contextmanager
+def no_gate(done: Callable[[], bool] | None = None) -> Iterator[bool]:
+    """The gate of a GPT2 outside a server: every run goes at once."""
+    yield True
+
+
+class _Job:
+    """A text waiting for a model run: its traced prefix (or None) and new ids, and the trace to come."""
+
+    def __init__(self, prefix: Trace | None, new: tuple[int, ...]) -> None:
+        self.prefix = prefix
+        self.new = new
+        self.future: Future[Trace] = Future()
+
+    @property
+    def past(self) -> int:
+        return self.prefix.n_tokens if self.prefix is not None else 0
 
 
 class GPT2:
@@ -25,8 +50,13 @@ class GPT2:
         self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
         loaded.release()  # the graph holds the weights now
         self.cache = TraceCache(cache_bytes)
-        # Every model run (not a cache hit) happens inside `gate()`; a server puts a bounded queue here.
-        self.gate: Callable[[], AbstractContextManager[object]] = nullcontext
+        # Every model run (not a cache hit) happens inside `gate(done)`; a server puts a bounded queue here
+        # (app/limits.py), which stops waiting once `done()` says another run did the work.
+        self.gate: Callable[[Callable[[], bool]], AbstractContextManager[bool]] = no_gate
+        self._waiting: list[_Job] = []
+        self._lock = threading.Lock()
+        self.runs = 0  # model runs
+        self.texts = 0  # texts they traced (more than runs when texts waited together)
 
     def tokenize(self, text: str) -> list[Token]:
         """Text -> tokens (id, text, display label)."""
@@ -39,7 +69,54 @@ class GPT2:
         def compute() -> Trace:
             # "Generate" appends one token: reuse the prefix's keys and values instead of starting over
             prefix = self.cache.peek(key[:-1]) if len(key) > 1 else None
-            with self.gate():
-                return self.engine.extend(prefix, key[-1:]) if prefix is not None else self.engine.trace(key)
+            return self._run(_Job(prefix, key[-1:] if prefix is not None else key))
 
         return self.cache.get(key, compute)
+
+    def _run(self, job: _Job) -> Trace:
+        """Wait for a turn at the model; whoever gets one runs every text waiting by then in one graph run
+        (up to MAX_PACK texts and MAX_PACK_CELLS): on a busy server, students who press Generate at the same
+        moment share one read of the weights."""
+        self.engine.check_ids(job.new, job.past)  # a text too long fails alone, not the run it would share
+        with self._lock:
+            self._waiting.append(job)
+        try:
+            with self.gate(job.future.done) as holding:
+                batch = self._take(job) if holding else []
+                if batch:
+                    self._run_batch(batch)
+        finally:
+            with self._lock:
+                if job in self._waiting:  # refused by the gate (busy): no one will run it
+                    self._waiting.remove(job)
+        return job.future.result()
+
+    def _take(self, job: _Job) -> list[_Job]:
+        """This job (if no one took it yet) and the others waiting, first come first, within the bounds."""
+        with self._lock:
+            if job not in self._waiting:
+                return []
+            batch, n, p = [job], len(job.new), job.past
+            for other in self._waiting:
+                if len(batch) == MAX_PACK:
+                    break
+                n2, p2 = n + len(other.new), p + other.past
+                if other is not job and n2 * (n2 + p2) <= MAX_PACK_CELLS:
+                    batch.append(other)
+                    n, p = n2, p2
+            for taken in batch:
+                self._waiting.remove(taken)
+            return batch
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        try:
+            traces = self.engine.run_many([(j.prefix, j.new) for j in batch])
+        except BaseException as err:
+            for j in batch:
+                j.future.set_exception(err)
+            raise
+        with self._lock:
+            self.runs += 1
+            self.texts += len(batch)
+        for j, trace in zip(batch, traces, strict=True):
+            j.future.set_result(trace)

@@ -1,9 +1,11 @@
 """Build GPT-2 as an ONNX graph straight from its weights, every activation a named output.
 
 One `make_*` function per box of the architecture. The graph takes the new tokens' ids and
-positions plus the keys and values of any earlier tokens (empty for a fresh text), so the same graph
-serves a full trace and an incremental one. Shapes: N new tokens, P earlier tokens, C = n_embd,
-H heads, D = C/H, V vocab, L layers. Batch is always 1 and is dropped.
+positions, the keys and values of any earlier tokens (empty for a fresh text), which keys each new token
+may attend to (`attn_mask`, causal for one text) and which rows get next-token scores (`logit_rows`, the
+last one for one text). So the same graph serves a full trace, an incremental one, and several texts packed
+into one run (model/runtime.py: their weights are read from memory once). Shapes: N new tokens, P earlier
+tokens, R rows with scores, C = n_embd, H heads, D = C/H, V vocab, L layers. There is no batch axis.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from model.config import GPT2Config
 from model.weights import Weights
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 OPSET = 20
 
 
@@ -91,26 +93,6 @@ class GraphBuilder:
         y = self.node("MatMul", [x, self.param(f"{prefix}.weight")], f"{out}/matmul")
         return self.node("Add", [y, self.param(f"{prefix}.bias")], out)
 
-    def make_causal_mask(self) -> str:
-        """allowed[n, j] = key position j <= query position n  ->  [N, P+N] bool
-
-        Shape(past.0.k)[1] = P ─┐
-        Shape(input_ids)    = N ─Add─> P+N ─Range─> key positions [P+N] ─┐
-        position_ids [N, 1] ───────────────────────────────────────LessOrEqual─> allowed
-        """
-        p = self.node("Shape", ["past.0.k"], "mask/P", start=1, end=2)
-        n = self.node("Shape", ["input_ids"], "mask/N")
-        total = self.node("Squeeze", [self.node("Add", [p, n], "mask/total1")], "mask/total")
-        zero, one = (
-            self.const("mask/zero", np.array(0, np.int64)),
-            self.const("mask/one", np.array(1, np.int64)),
-        )
-        keys = self.node("Range", [zero, total, one], "mask/keys")
-        queries = self.node(
-            "Unsqueeze", ["position_ids", self.const("axes/1", np.array([1], np.int64))], "mask/q"
-        )
-        return self.node("LessOrEqual", [keys, queries], "mask/allowed")
-
     def split_heads(self, x: str, out: str) -> str:
         """[N, C] -> [N, H, D] -> [H, N, D]"""
         c = self.config
@@ -164,33 +146,39 @@ class GraphBuilder:
         return self.node("Add", [mid, self.make_mlp(ln2, i)], f"{p}.resid.out")
 
     def make_head(self, x: str, block_outputs: list[str]) -> None:
-        """final.ln, then the tied head applied at the last position after every block (the logit lens).
+        """final.ln, then the tied head applied after every block at the rows `logit_rows` (the logit lens).
 
-        resid.out of each block [N, C] ─Gather(last)─> [1, C] ─Concat─> [L, C]
-            ─ln_f─> ─Gemm(wteᵀ)─> lens.logits [L, V]
-        the last block's row is the model's prediction: logits [1, V] (GPT-2's head has no bias)
+        resid.out of each block [N, C] ─Gather(logit_rows)─> [R, C] ─Concat─> [L·R, C] (block by block)
+            ─ln_f─> ─Gemm(wteᵀ)─> lens.logits [L·R, V]
+        the last block's rows are the model's predictions: logits [R, V] (GPT-2's head has no bias).
+        For one text R = 1: lens.logits [L, V], logits [1, V].
         """
         self.make_layer_norm(x, "ln_f", "final.ln")
-        last = self.const("index/last", np.array([-1], np.int64))
-        rows = [self.node("Gather", [r, last], f"{r}/last", axis=0) for r in block_outputs]
+        rows = [self.node("Gather", [r, "logit_rows"], f"{r}/rows", axis=0) for r in block_outputs]
         stacked = self.node("Concat", rows, "lens.resid", axis=0)
         normed = self.make_layer_norm(stacked, "ln_f", "lens.ln")
         lens = self.node("Gemm", [normed, self.param("wte.weight")], "lens.logits", transB=1)
-        self.node("Gather", [lens, last], "logits", axis=0)
+        r = self.node("Shape", ["logit_rows"], "logits/R")
+        start = self.node("Neg", [r], "logits/start")
+        end = self.const("logits/end", np.array([np.iinfo(np.int64).max], np.int64))
+        axis = self.const("axes/0", np.array([0], np.int64))
+        self.node("Slice", [lens, start, end, axis], "logits")
 
     def build(self) -> onnx.ModelProto:
         c = self.config
         x = self.make_embedding()
-        allowed = self.make_causal_mask()
         block_outputs = []
         for i in range(c.n_layer):
-            x = self.make_block(x, i, allowed)
+            x = self.make_block(x, i, "attn_mask")
             block_outputs.append(x)
         self.make_head(x, block_outputs)
 
         f32, i64 = TensorProto.FLOAT, TensorProto.INT64
         inputs = [helper.make_tensor_value_info("input_ids", i64, ["N"]),
-                  helper.make_tensor_value_info("position_ids", i64, ["N"])]  # fmt: skip
+                  helper.make_tensor_value_info("position_ids", i64, ["N"]),
+                  # allowed[n, j]: new token n may attend to key j (the P earlier keys, then the N new ones)
+                  helper.make_tensor_value_info("attn_mask", TensorProto.BOOL, ["N", "PN"]),
+                  helper.make_tensor_value_info("logit_rows", i64, ["R"])]  # fmt: skip
         for i in range(c.n_layer):
             for kv in ("k", "v"):
                 inputs.append(

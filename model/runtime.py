@@ -89,7 +89,7 @@ class Engine:
         return cls(lambda: loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir,
                    key=loaded.fingerprint)  # fmt: skip
 
-    def _check_ids(self, ids: Sequence[int], start: int) -> np.ndarray:
+    def check_ids(self, ids: Sequence[int], start: int) -> np.ndarray:
         if len(ids) == 0:
             raise ValueError("there are no tokens to run")
         if start + len(ids) > self.config.n_positions:
@@ -99,31 +99,93 @@ class Engine:
             raise ValueError(f"token ids must be in 0..{self.config.vocab_size - 1}")
         return array
 
-    def _run(self, ids: np.ndarray, start: int, past: Trace | None) -> dict[str, np.ndarray]:
+    def _run(self, texts: Sequence[tuple[Trace | None, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """One graph run for one or more texts, each (prefix or None, its new ids): their new tokens side by
+        side, their earlier keys and values side by side, each token allowed to see only its own text's
+        earlier tokens. Returns each text's outputs as a run of that text alone would give them (keys and
+        values past + new, attention [H, N, P+N], logits [1, V], lens.logits [L, V])."""
+        cfg = self.config
+        pasts = [0 if prefix is None else prefix.n_tokens for prefix, _ in texts]
+        news = [len(ids) for _, ids in texts]
+        n, p = sum(news), sum(pasts)
+        past_at = np.cumsum([0, *pasts])  # where each text's earlier keys start among the P
+        new_at = np.cumsum([0, *news])  # where each text's new tokens start among the N
+        mask = np.zeros((n, p + n), dtype=bool)
+        for b, nb in enumerate(news):
+            rows = slice(new_at[b], new_at[b + 1])
+            mask[rows, past_at[b] : past_at[b + 1]] = True
+            mask[rows, p + new_at[b] : p + new_at[b + 1]] = np.tri(nb, dtype=bool)  # causal among the new
         feeds: dict[str, np.ndarray] = {
-            "input_ids": ids,
-            "position_ids": np.arange(start, start + len(ids), dtype=np.int64),
+            "input_ids": np.concatenate([ids for _, ids in texts]),
+            "position_ids": np.concatenate(
+                [np.arange(pb, pb + nb) for pb, nb in zip(pasts, news, strict=True)]
+            ),
+            "attn_mask": mask,
+            "logit_rows": new_at[1:] - 1,  # each text's last token
         }
-        for i in range(self.config.n_layer):
-            feeds[f"past.{i}.k"] = past[f"block{i}.k"] if past is not None else self._empty
-            feeds[f"past.{i}.v"] = past[f"block{i}.v"] if past is not None else self._empty
-        return dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+        for i in range(cfg.n_layer):
+            for kv in ("k", "v"):
+                parts = [prefix[f"block{i}.{kv}"] for prefix, _ in texts if prefix is not None]
+                feeds[f"past.{i}.{kv}"] = np.concatenate(parts, axis=1) if parts else self._empty
+        out = dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+        if len(texts) == 1:
+            return [out]
+        r = len(texts)
+        lens = out["lens.logits"].reshape(cfg.n_layer, r, -1)  # block by block, one row per text
+        split: list[dict[str, np.ndarray]] = []
+        for b, (prefix, _) in enumerate(texts):
+            rows = slice(new_at[b], new_at[b + 1])
+            keys = np.r_[past_at[b] : past_at[b + 1], p + new_at[b] : p + new_at[b + 1]]
+            own: dict[str, np.ndarray] = {"lens.logits": lens[:, b], "logits": lens[-1, b : b + 1]}
+            for name, value in out.items():
+                if name in own:
+                    continue
+                if name.endswith((".k", ".v")):  # [H, P+N, D]: this text's earlier keys, then its new ones
+                    own[name] = value[:, keys] if prefix is None else np.concatenate(
+                        [prefix[name], value[:, p + new_at[b] : p + new_at[b + 1]]], axis=1
+                    )  # fmt: skip
+                elif ".attn." in name and not name.endswith((".heads", ".out")):  # [H, N, P+N]
+                    own[name] = value[:, rows][:, :, keys]
+                elif name.endswith(_HEADS_FIRST):  # [H, N, D]
+                    own[name] = value[:, rows]
+                else:  # [N, ...]
+                    own[name] = value[rows]
+            split.append(own)
+        return split
 
     def trace(self, ids: Sequence[int]) -> Trace:
         """Run GPT-2 on `ids` and keep every activation."""
-        array = self._check_ids(ids, 0)
-        return Trace(ids=tuple(int(i) for i in array), config=self.config, tensors=self._run(array, 0, None))
+        return self.run_many([(None, ids)])[0]
 
     def extend(self, prefix: Trace, new_ids: Sequence[int]) -> Trace:
-        """The trace of prefix.ids + new_ids, computing only the new positions.
+        """The trace of prefix.ids + new_ids, computing only the new positions (see `run_many`)."""
+        return self.run_many([(prefix, new_ids)])[0]
 
-        Under the causal mask earlier positions cannot change, so their keys and values are reused; the
+    def run_many(self, texts: Sequence[tuple[Trace | None, Sequence[int]]]) -> list[Trace]:
+        """The traces of several texts, each a prefix (a trace, or None for a fresh text) plus new ids, from
+        one graph run: reading GPT-2's weights from memory is most of a short run's time, and it is done
+        once for all of them.
+
+        Under the causal mask earlier positions cannot change, so a prefix's keys and values are reused; the
         earlier rows of each attention matrix only gain columns for the new keys, which they may not see.
         The prefix's rows are joined to the new ones only when a tensor is first read.
         """
+        checked = [
+            (prefix, self.check_ids(ids, 0 if prefix is None else prefix.n_tokens)) for prefix, ids in texts
+        ]
+        outs = self._run(checked)
+        traces = []
+        for (prefix, array), new in zip(checked, outs, strict=True):
+            ids = tuple(int(i) for i in array)
+            if prefix is None:
+                traces.append(Trace(ids=ids, config=self.config, tensors=new))
+            else:
+                traces.append(self._joined(prefix, ids, new))
+        return traces
+
+    def _joined(self, prefix: Trace, ids: tuple[int, ...], new: dict[str, np.ndarray]) -> Trace:
+        """The trace of prefix.ids + ids from the new positions' outputs, joined lazily to the prefix's."""
         p = prefix.n_tokens
-        array = self._check_ids(new_ids, p)
-        new = self._run(array, p, prefix)
         ready: dict[str, np.ndarray] = {}
         pending: dict[str, tuple[Callable[[], np.ndarray], int]] = {}
         for name, tail in new.items():
@@ -137,10 +199,9 @@ class Engine:
                 axis = 1 if name.endswith(_HEADS_FIRST) else 0
                 assert axis == 1 or any(part in name for part in _ROWS_FIRST), name
                 make = partial(_join, prefix, name, tail, axis)
-                size = tail.nbytes // tail.shape[axis] * (p + len(array))
+                size = tail.nbytes // tail.shape[axis] * (p + len(ids))
             pending[name] = (make, size)
-        return Trace(ids=prefix.ids + tuple(int(i) for i in array), config=self.config,
-                     tensors=LazyTensors(ready, pending))  # fmt: skip
+        return Trace(ids=prefix.ids + ids, config=self.config, tensors=LazyTensors(ready, pending))
 
     def _attention_joiner(self, name: str, tail: np.ndarray, prefix: Trace,
                           new: dict[str, np.ndarray]) -> Callable[[], np.ndarray]:  # fmt: skip

@@ -121,7 +121,9 @@ class Trace:
             top = z.argmax(axis=1)[:, None]
         else:
             top = np.argpartition(z, vocab - k, axis=1)[:, vocab - k :]  # the k largest scores, in no order
-            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(z, top, 1), axis=1, kind="stable"), 1)
+            top = np.take_along_axis(
+                top, np.argsort(-np.take_along_axis(z, top, 1), axis=1, kind="stable"), 1
+            )
         # softmax of each row, only where it is read: exp(z - max) / sum(exp(z - max)), summed in float64
         m = z.max(axis=1, keepdims=True)
         total = np.exp(z - m).sum(axis=1, dtype=np.float64)

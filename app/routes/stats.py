@@ -29,6 +29,9 @@ class QueueOut(BaseModel):
     max_running: int
     queue_size: int
     runs: int = Field(description="model runs finished")
+    texts: int = Field(
+        description="texts those runs traced: more than runs when students waiting at once shared a run"
+    )
     refused: int = Field(description="answered 503: the queue was full")
     timed_out: int = Field(description="answered 503: waited longer than queue_timeout")
     mean_run_ms: float = Field(description="moving average of one model run")
@@ -112,7 +115,7 @@ def stats(request: Request) -> Stats:
         cache=CacheStats(**counts(cache)),
         pages=None if pages is None else PageCacheStats(**counts(pages)),
         pieces=None if pieces is None else PieceCacheStats(**counts(pieces)),
-        queue=QueueOut(**asdict(request.app.state.run_queue.stats())),
+        queue=QueueOut(**asdict(request.app.state.run_queue.stats()), texts=serving.gpt2.texts),
         line=LineOut(
             busy=line.busy, waiting=len(line.waiting), concurrency=line.concurrency, refused=line.refused
         ),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from contextlib import ExitStack
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from app.limits import RunQueue
@@ -210,3 +212,44 @@ def test_no_room_to_wait_for_a_big_answer_is_503_at_once(make_client: MakeClient
 
     assert r.status_code == 503
     assert time.perf_counter() - start < 5
+
+
+def test_students_pressing_generate_at_once_share_one_model_run(make_client: MakeClient) -> None:
+    """Texts waiting for the model when a slot frees go into one run together; each page shows the numbers
+    a run of its own text alone gives."""
+    client = make_client(max_running=1, queue_size=8, concurrency=8)
+    gpt2 = client.app.state.serving.gpt2  # type: ignore[attr-defined]
+    texts = [TEXT, "The old lighthouse keeper", "A small green frog sat"]
+    for text in texts:
+        assert client.get("/", params={"text": text}).status_code == 200
+    runs, traced = gpt2.runs, gpt2.texts
+    slots = client.app.state.run_queue.stats().runs  # type: ignore[attr-defined]
+    pages: dict[str, str] = {}
+
+    def generate(text: str) -> None:
+        r = client.get("/", params={"text": text, "action": "generate", "view": "mlp"}, headers=HX)
+        assert r.status_code == 200
+        pages[text] = r.text
+
+    with ExitStack() as stack:
+        queue = hold_every_slot(client, stack)
+        students = [threading.Thread(target=generate, args=(text,)) for text in texts]
+        for s in students:
+            s.start()
+        deadline = time.monotonic() + 30
+        while queue.stats().waiting < len(texts) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queue.stats().waiting == len(texts)
+    for s in students:
+        s.join(timeout=60)
+
+    assert (gpt2.runs, gpt2.texts) == (runs + 1, traced + 3)  # one run carried all three texts
+    assert queue.stats().runs == slots + 2  # the slot the test held, then the one shared run
+    for text in texts:
+        ids = [t.id for t in gpt2.tokenize(text)]
+        generated = int(re.search(r'name="gen" value="(\d+)"', pages[text]).group(1))  # type: ignore[union-attr]
+        alone = gpt2.engine.trace([*ids, generated])  # the same text run by itself, from scratch
+        shared = gpt2.cache.peek((*ids, generated))
+        assert shared is not None
+        for name in alone.names:
+            np.testing.assert_allclose(shared[name], alone[name], rtol=1e-5, atol=1e-5, err_msg=name)

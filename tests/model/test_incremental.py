@@ -99,3 +99,29 @@ def test_cache_single_flight(tiny):
         t.join()
     assert len(calls) == 1 and len(results) == 8
     assert all(r is results[0] for r in results)
+
+
+def test_texts_packed_into_one_run_get_their_own_traces(tiny, tokenizer):
+    """Several texts in one graph run (fresh ones and extended ones, of different lengths) give each the
+    trace a run of its own gives: every tensor, the keys and values, the attention with its mask, the lens."""
+    _, engine = tiny
+    a = tokenizer.encode(TEXT)
+    b = tokenizer.encode("The old lighthouse keeper")
+    c = tokenizer.encode("A")
+    prefix_a, prefix_b = engine.trace(a[:6]), engine.trace(b[:2])
+    jobs = [(prefix_a, a[6:7]), (None, c), (prefix_b, b[2:]), (None, a), (prefix_a, a[6:])]
+    packed = engine.run_many(jobs)
+    alone = [engine.extend(p, ids) if p is not None else engine.trace(ids) for p, ids in jobs]
+    full = [engine.trace(a[:7]), engine.trace(c), engine.trace(b), engine.trace(a), engine.trace(a)]
+    for got, solo, whole in zip(packed, alone, full, strict=True):
+        assert got.ids == solo.ids == whole.ids
+        assert got.nbytes == whole.nbytes
+        assert sorted(got.names) == sorted(whole.names)
+        for name in whole.names:
+            assert got[name].shape == whole[name].shape, name
+            assert max_diff(got[name], solo[name]) <= 1e-5, name
+            assert max_diff(got[name], whole[name]) <= 1e-5, name
+        masked = got[f"block0.attn.masked"]
+        assert np.isneginf(masked[0][np.triu_indices(got.n_tokens, 1)]).all()  # causal, within its own text
+        assert np.isfinite(masked[0][np.tril_indices(got.n_tokens)]).all()
+    assert [r.ids[0] for r in packed[3].lens(1)] == [r.ids[0] for r in full[3].lens(1)]
