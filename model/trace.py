@@ -126,7 +126,8 @@ class Trace:
             )
         # softmax of each row, only where it is read: exp(z - max) / sum(exp(z - max)), summed in float64
         m = z.max(axis=1, keepdims=True)
-        total = np.exp(z - m).sum(axis=1, dtype=np.float64)
+        shifted = np.subtract(z, m)  # one array, exponentiated in place
+        total = np.exp(shifted, out=shifted).sum(axis=1, dtype=np.float64)
         probs = np.exp(np.take_along_axis(z, top, 1).astype(np.float64) - m) / total[:, None]
         rows = [
             LensRow(block=i, ids=[int(t) for t in top[i]], probs=[float(p) for p in probs[i]])

@@ -7,6 +7,7 @@ common kinds of colour blindness.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import unicodedata
@@ -400,6 +401,12 @@ COMPACT_CELLS = 48 * 48
 LEVELS = 48  # colour levels of a compact heatmap
 
 
+@functools.lru_cache(maxsize=8)
+def _palette(stops: tuple[Color, ...]) -> list[str]:
+    """The LEVELS colours of a compact heatmap on one scale."""
+    return _mix_many(stops, np.arange(LEVELS) / (LEVELS - 1))[0]
+
+
 def _level_paths(
     m: np.ndarray, t: np.ndarray, stops: Sequence[Color], cell: float, left: float, top: float
 ) -> list[tuple[str, str]]:
@@ -407,7 +414,7 @@ def _level_paths(
     the colour rounded to one of LEVELS steps. Blank (-inf) entries are left out."""
     level = np.rint(np.clip(t, 0.0, 1.0) * (LEVELS - 1)).astype(np.int64).reshape(-1)
     level[~np.isfinite(m.reshape(-1))] = -1
-    fills, _inks = _mix_many(stops, np.arange(LEVELS) / (LEVELS - 1))
+    fills = _palette(stops)
     c = f"{cell:g}"
     xs = [f"{left + x * cell:g}" for x in range(m.shape[1])]
     ys = [f"{top + y * cell:g}" for y in range(m.shape[0])]
