@@ -121,7 +121,7 @@ def test_texts_packed_into_one_run_get_their_own_traces(tiny, tokenizer):
             assert got[name].shape == whole[name].shape, name
             assert max_diff(got[name], solo[name]) <= 1e-5, name
             assert max_diff(got[name], whole[name]) <= 1e-5, name
-        masked = got[f"block0.attn.masked"]
+        masked = got["block0.attn.masked"]
         assert np.isneginf(masked[0][np.triu_indices(got.n_tokens, 1)]).all()  # causal, within its own text
         assert np.isfinite(masked[0][np.tril_indices(got.n_tokens)]).all()
     assert [r.ids[0] for r in packed[3].lens(1)] == [r.ids[0] for r in full[3].lens(1)]
