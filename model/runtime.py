@@ -133,7 +133,7 @@ class Engine:
         r = len(texts)
         lens = out["lens.logits"].reshape(cfg.n_layer, r, -1)  # block by block, one row per text
         split: list[dict[str, np.ndarray]] = []
-        for b, (prefix, _) in enumerate(texts):
+        for b in range(r):
             rows = slice(new_at[b], new_at[b + 1])
             keys = np.r_[past_at[b] : past_at[b + 1], p + new_at[b] : p + new_at[b + 1]]
             own: dict[str, np.ndarray] = {"lens.logits": lens[:, b], "logits": lens[-1, b : b + 1]}
@@ -141,9 +141,7 @@ class Engine:
                 if name in own:
                     continue
                 if name.endswith((".k", ".v")):  # [H, P+N, D]: this text's earlier keys, then its new ones
-                    own[name] = value[:, keys] if prefix is None else np.concatenate(
-                        [prefix[name], value[:, p + new_at[b] : p + new_at[b + 1]]], axis=1
-                    )  # fmt: skip
+                    own[name] = value[:, keys]
                 elif ".attn." in name and not name.endswith((".heads", ".out")):  # [H, N, P+N]
                     own[name] = value[:, rows][:, :, keys]
                 elif name.endswith(_HEADS_FIRST):  # [H, N, D]

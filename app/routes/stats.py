@@ -14,13 +14,20 @@ from pydantic import BaseModel, Field
 router = APIRouter()
 
 
-class CacheStats(BaseModel):
+class CacheCounts(BaseModel):
+    """What every cache reports (see `counts`); each kind says what its hits and misses are."""
+
     entries: int
     bytes: int
     max_bytes: int
+    hits: int
+    misses: int
+    hit_rate: float = Field(description="hits / (hits + misses); 0 before the first lookup")
+
+
+class CacheStats(CacheCounts):
     hits: int = Field(description="trace lookups answered from the cache (or by a run already under way)")
     misses: int = Field(description="trace lookups that ran the model")
-    hit_rate: float = Field(description="hits / (hits + misses); 0 before the first lookup")
 
 
 class QueueOut(BaseModel):
@@ -37,22 +44,14 @@ class QueueOut(BaseModel):
     mean_run_ms: float = Field(description="moving average of one model run")
 
 
-class PageCacheStats(BaseModel):
-    entries: int
-    bytes: int
-    max_bytes: int
+class PageCacheStats(CacheCounts):
     hits: int = Field(description="pages answered with stored bytes")
     misses: int = Field(description="pages drawn")
-    hit_rate: float
 
 
-class PieceCacheStats(BaseModel):
-    entries: int
-    bytes: int
-    max_bytes: int
+class PieceCacheStats(CacheCounts):
     hits: int = Field(description="pages that reused drawn parts (tokens, overview, panel, lens)")
     misses: int = Field(description="pages whose parts were drawn")
-    hit_rate: float
 
 
 class LineOut(BaseModel):

@@ -327,12 +327,12 @@ def heatmap(
     xs = [left + c * cell for c in range(cols)]
     ys = [top + r * cell for r in range(m.shape[0])]
     exacts = [f"{v:.9g}" for v in values]  # exact(v) for every value but -inf
-    if titles:
-        fmt = describe.format if describe else None
-        heads = [[fmt(row=rl, col=cl) for cl in col_labels] for rl in row_labels] if fmt else None
-        titled = [(heads[r][c] if heads else "") + num(v, 4) for r, c, v in zip(rs, cs, values, strict=True)]
+    if titles and describe:
+        fmt = describe.format
+        cells_at = zip(rs, cs, values, strict=True)
+        titled = [fmt(row=row_labels[r], col=col_labels[c]) + num(v, 4) for r, c, v in cells_at]
     else:
-        titled = [""] * len(values)
+        titled = [num(v, 4) for v in values] if titles else [""] * len(values)
     texts = [num(v, 2) for v in values] if numbers else [""] * len(values)
     sx, sy, size = [str(x) for x in xs], [str(y) for y in ys], str(cell)
     ends = [f"<title>{escape(h)}</title></rect>" for h in titled] if titles else ["</rect>"] * len(values)
