@@ -59,6 +59,7 @@ class QueueStats:
     refused: int  # requests answered 503 because the queue was full
     timed_out: int  # requests answered 503 after waiting too long
     mean_run_ms: float
+    run_cpu_s: float  # CPU time of the runs, on the threads that ran them
 
 
 class RunQueue:
@@ -77,6 +78,7 @@ class RunQueue:
         self._refused = 0
         self._timed_out = 0
         self._mean_s = 0.1  # moving average of one run, for Retry-After
+        self._cpu_s = 0.0
 
     def retry_after(self) -> int:
         """Seconds until the queue has likely drained: its length times one run, shared by the slots."""
@@ -106,12 +108,14 @@ class RunQueue:
             if not holding:
                 yield False
                 return
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 yield True
             finally:
                 seconds = time.perf_counter() - start
+                cpu = time.thread_time() - cpu
                 with self._turn:
+                    self._cpu_s += cpu
                     self._free += 1
                     self._running -= 1
                     self._runs += 1
@@ -132,6 +136,7 @@ class RunQueue:
                 refused=self._refused,
                 timed_out=self._timed_out,
                 mean_run_ms=round(self._mean_s * 1000, 1),
+                run_cpu_s=round(self._cpu_s, 3),
             )
 
 

@@ -232,8 +232,8 @@ def worker_stats(base: str, workers: int) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def print_stats(workers: list[dict[str, Any]]) -> None:
-    """Trace cache, page cache and model queue, summed over the workers."""
+def print_stats(workers: list[dict[str, Any]], cpu: float, students: int, arrive: float) -> None:
+    """Trace cache, page cache and model queue, summed over the workers; the server's CPU per student."""
 
     def total(part: str, key: str) -> float:
         return sum(w[part][key] for w in workers if w.get(part))
@@ -251,6 +251,11 @@ def print_stats(workers: list[dict[str, Any]]) -> None:
     print(f"model queue: {total('queue', 'runs'):.0f} runs tracing {total('queue', 'texts'):.0f} texts, mean "
           f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
           f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}")  # fmt: skip
+    model, each = total("queue", "run_cpu_s"), cpu / max(1, students)
+    # what the arrivals ask of the machine: a queue stays short only while this is well under its cores
+    print(f"server CPU per student: {each * 1000:.0f} ms, of which model runs {model / max(1, students) * 1000:.0f}"
+          f" ms; {students} students over {arrive:.0f} s ask for {each * students / arrive:.2f} cores of "
+          f"{os.cpu_count()}")  # fmt: skip
 
 
 def free_port() -> int:
@@ -333,7 +338,7 @@ def main() -> None:
     print(f"\nstatus counts: {dict(sorted(codes.items()))}; students cut off at the deadline: {cut}; "
           f"requests sent again after the server closed an idle connection: {retried}")  # fmt: skip
     print(f"503 answers: {busy}")
-    print_stats(workers)
+    print_stats(workers, cpu, args.students, args.arrive)
     print(f"server peak RSS: {sum(peaks)} MB over {len(pids)} process(es) {peaks}")
     p95 = percentile(dynamic, 95)
     verdict = "met" if p95 < BUDGET_MS and errors == 0 and busy == 0 else "MISSED"

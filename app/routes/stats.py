@@ -42,6 +42,10 @@ class QueueOut(BaseModel):
     refused: int = Field(description="answered 503: the queue was full")
     timed_out: int = Field(description="answered 503: waited longer than queue_timeout")
     mean_run_ms: float = Field(description="moving average of one model run")
+    run_cpu_s: float = Field(
+        description="CPU seconds the model runs took on the threads that ran them (all of it with threads=1; "
+        "with more, onnxruntime's own threads are not counted)"
+    )
 
 
 class PageCacheStats(CacheCounts):

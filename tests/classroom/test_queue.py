@@ -151,6 +151,22 @@ def test_stats_report_the_cache_hit_rate_and_the_queue(client: TestClient) -> No
     assert stats["peak_rss_mb"] >= stats["rss_mb"] > 0
 
 
+def test_the_queue_counts_the_cpu_its_runs_took_not_their_waiting() -> None:
+    queue = RunQueue(max_running=1, queue_size=1, timeout=5)
+    with queue.slot() as holding:
+        assert holding
+        cpu = time.thread_time()
+        while time.thread_time() - cpu < 0.05:  # 50 ms of work
+            pass
+    with queue.slot():
+        time.sleep(0.2)  # waiting takes no CPU
+
+    stats = queue.stats()
+
+    assert stats.runs == 2
+    assert 0.05 <= stats.run_cpu_s < 0.15
+
+
 def test_cache_mb_reaches_the_trace_cache() -> None:
     serving = load_for_serving(Settings(model="tiny", fallback="", cache_mb=3))
 
