@@ -251,10 +251,10 @@ def print_stats(workers: list[dict[str, Any]], cpu: float, students: int, arrive
     print(f"model queue: {total('queue', 'runs'):.0f} runs tracing {total('queue', 'texts'):.0f} texts, mean "
           f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
           f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}")  # fmt: skip
-    model, each = total("queue", "run_cpu_s"), cpu / max(1, students)
+    each, model = cpu / max(1, students), total("queue", "run_cpu_s") / max(1, students)
     # what the arrivals ask of the machine: a queue stays short only while this is well under its cores
-    print(f"server CPU per student: {each * 1000:.0f} ms, of which model runs {model / max(1, students) * 1000:.0f}"
-          f" ms; {students} students over {arrive:.0f} s ask for {each * students / arrive:.2f} cores of "
+    print(f"server CPU per student: {each * 1000:.0f} ms, of which model runs {model * 1000:.0f} ms; "
+          f"{students} students over {arrive:.0f} s ask for {each * students / arrive:.2f} cores of "
           f"{os.cpu_count()}")  # fmt: skip
 
 
