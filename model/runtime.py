@@ -126,7 +126,10 @@ class Engine:
         for i in range(cfg.n_layer):
             for kv in ("k", "v"):
                 parts = [prefix[f"block{i}.{kv}"] for prefix, _ in texts if prefix is not None]
-                feeds[f"past.{i}.{kv}"] = np.concatenate(parts, axis=1) if parts else self._empty
+                if len(parts) == 1:  # one text's keys as they are (no copy); several side by side
+                    feeds[f"past.{i}.{kv}"] = parts[0]
+                else:
+                    feeds[f"past.{i}.{kv}"] = np.concatenate(parts, axis=1) if parts else self._empty
         out = dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
         if len(texts) == 1:
             return [out]

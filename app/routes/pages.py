@@ -270,8 +270,7 @@ def pieces(request: Request, r: Run, s: Sampling, tour: Any) -> dict[str, Markup
     drawn = kept.get((i18n.current(), marked), draw_marked)
     query = state.sampling_query()
     out = {name: Markup(markup.replace(SAMPLING_MARK, query)) for name, markup in drawn.items()}
-    ribbons = env.get_template("figures.html").module.fan(fan)  # type: ignore[attr-defined]
-    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(ribbons), 1))
+    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(fan.svg()), 1))
     return out
 
 
