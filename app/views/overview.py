@@ -114,7 +114,9 @@ class Fan:
         escaped (they hold token text a user typed)."""
         e = escape
         swap = ' hx-swap-oob="true"' if oob else ""
-        label = e(_("the next-token probabilities: open the output panel"))
+        # the link's name starts with what it shows (the candidates' labels), then says where it goes
+        shown = [c.text.text for c in self.candidates] + ([self.others.text] if self.others else [])
+        label = e(" ".join([*shown, "·", _("the next-token probabilities: open the output panel")]))
         x, y, w, h = self.output_box
         out = [
             f'<svg id="fan" x="0" y="0" width="{self.width}" height="{self.height}" '

@@ -1,0 +1,77 @@
+"""axe-core's WCAG 2.1 AA rules on every kind of page: no serious or critical violation.
+
+axe-core comes from npm (tests/browser/axe/package.json; `.ci/run` runs `npm ci` there). It is injected into a
+context with `bypass_csp=True`, since the pages' CSP rightly refuses any script but htmx.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+
+from tests.browser.conftest import open_page
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+TEXT = quote_plus("Data visualization empowers users to")
+
+PAGES = {
+    "front": "/",
+    "embedding": f"/?text={TEXT}&view=embedding",
+    "attention probs": f"/?text={TEXT}&view=attention&layer=2&head=3&step=probs",
+    "attention masked": f"/?text={TEXT}&view=attention&step=masked",
+    "attention concat": f"/?text={TEXT}&view=attention&step=concat",
+    "mlp": f"/?text={TEXT}&view=mlp&token=3",
+    "residual": f"/?text={TEXT}&view=residual",
+    "expanded overview": f"/?text={TEXT}&expand=1",
+    "projector": f"/?text={TEXT}&present=1",
+    "hot and filtered": f"/?text={TEXT}&temperature=3&top_k=5&top_p=0.5&seed=7",
+    "tour start": f"/?text={TEXT}&tour=1",
+    "tour output": f"/?text={TEXT}&tour=18",
+    "chinese": f"/?text={TEXT}&lang=zh-CN&view=mlp",
+    "bad input": "/?text=%20&temperature=99",
+    "api": "/api",
+}
+
+
+def serious_violations(page: Any) -> list[str]:
+    """The serious and critical WCAG 2.1 A/AA violations axe finds, one line each."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_AA,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {node['target']} {node.get('failureSummary', '')[:200]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+        for node in v["nodes"]
+    ]
+
+
+@pytest.mark.parametrize("url", PAGES.values(), ids=PAGES.keys())
+def test_page_has_no_serious_wcag_violation(server: str, browser: Any, url: str) -> None:
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: run `npm ci --prefix tests/browser/axe`")
+    page, _ = open_page(browser, server + url, bypass_csp=True)
+    assert serious_violations(page) == []
+    page.context.close()
+
+
+def test_axe_finds_a_planted_violation(server: str, browser: Any) -> None:
+    """The check itself works: grey-on-white text below 4.5:1 is reported."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed: run `npm ci --prefix tests/browser/axe`")
+    page, _ = open_page(browser, server + "/api", bypass_csp=True)
+    page.evaluate(
+        "() => { const p = document.createElement('p'); p.textContent = 'faint words';"
+        " p.style.color = '#bbb'; p.style.background = '#fff'; document.body.prepend(p); }"
+    )
+    found = serious_violations(page)
+    assert any(line.startswith("color-contrast") for line in found), found
+    page.context.close()
