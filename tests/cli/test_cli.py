@@ -139,8 +139,19 @@ def test_download_without_a_hub_says_what_to_do(capsys, monkeypatch: pytest.Monk
 
     code, _, err = run(capsys, "download", "gpt2")
 
-    assert code == 1
-    assert "could not be reached" in err and "--model /path/to" in err
+    assert code == 2
+    assert err.count("\n") == 2 and "could not be reached: the connection was refused" in err
+    assert "glassbox serve --model demo" in err
+    assert "--model /path" not in err  # `download` has no such option
+
+
+def test_trace_without_a_hub_suggests_the_demo_model(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    code, _, err = run(capsys, "trace", "--model", "gpt2", "hello")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "HF_HUB_OFFLINE is set" in err and "--model demo" in err
 
 
 def test_download_puts_the_model_in_the_hub_cache(capsys, hub, isolated: Path, monkeypatch) -> None:
