@@ -12,8 +12,8 @@ from importlib.resources import files
 from pathlib import Path
 
 import jinja2
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +22,9 @@ from app import i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.pieces import PieceCache
+from app.refusals import wants_json
 from app.settings import Settings
+from model.sources import BrokenModel
 
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
 HTMX_URL = "/static/vendor/htmx.min.js"
@@ -158,6 +160,13 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
 
     app.include_router(stats.router)
     limits.install(app, settings)
+
+    @app.exception_handler(BrokenModel)
+    async def broken_model(request: Request, err: BrokenModel) -> Response:
+        """Numbers GPT-2 cannot produce (NaN, infinities) are never served: a server fault, said plainly."""
+        if wants_json(request.url.path):
+            return JSONResponse({"detail": str(err)}, status_code=500)
+        return PlainTextResponse(f"Glassbox cannot answer: {err}", status_code=500)
 
     app.add_middleware(SecurityHeaders)
     return app

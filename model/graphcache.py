@@ -125,7 +125,7 @@ def _locked(directory: Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        log.info("waiting for another process that is building %s", directory.name)
+        log.info("waiting for another process that is building or checking %s", directory.name)
         lock.acquire()
     try:
         yield

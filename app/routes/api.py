@@ -199,9 +199,10 @@ def api_predict(
     )
 
 
-@router.get("/healthz", response_model=Health, tags=["health"])
+@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, tags=["health"])
 def healthz(request: Request) -> Health:
-    """For load balancers and container probes: the model is loaded and answering."""
+    """For load balancers and container probes (GET or HEAD): the model is loaded, and a check trace at
+    startup gave finite numbers (the server answers nothing before that)."""
     serving = _serving(request)
     if serving is None:
         raise HTTPException(503, "the model is still loading")
