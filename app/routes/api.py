@@ -199,7 +199,8 @@ def api_predict(
     )
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, tags=["health"])
+@router.get("/healthz", response_model=Health, tags=["health"])
+@router.head("/healthz", include_in_schema=False)
 def healthz(request: Request) -> Health:
     """For load balancers and container probes (GET or HEAD): the model is loaded, and a check trace at
     startup gave finite numbers (the server answers nothing before that)."""

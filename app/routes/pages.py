@@ -337,7 +337,7 @@ def _page(request: Request) -> Response:
 
 @router.api_route("/api", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def api_docs(request: Request) -> HTMLResponse:
-    """The JSON API as a plain page, from the OpenAPI schema (the Swagger UI at /docs needs a CDN)."""
+    """The JSON API as a plain page, from the OpenAPI schema (with no script at all, unlike /docs)."""
     schema = request.app.openapi()
     endpoints = []
     for path, methods in schema["paths"].items():
