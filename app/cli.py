@@ -124,6 +124,7 @@ def trace(args: argparse.Namespace) -> int:
     """Tokenize a text, run the model once, print the tokens and the most likely next tokens."""
     from app.loading import resolve
     from model import GPT2, sample
+    from model.sampling import DEFAULT_TEMPERATURE
 
     settings = _settings(model=args.model)
     _check_model(settings.model)
@@ -134,7 +135,7 @@ def trace(args: argparse.Namespace) -> int:
         raise UsageError("the text is empty: give some words to trace")
     if len(tokens) > (most := gpt2.config.n_positions):
         raise UsageError(f"the text is {len(tokens)} tokens; {gpt2.name} reads at most {most}")
-    result = sample(gpt2.trace([t.id for t in tokens]).logits, greedy=True)
+    result = sample(gpt2.trace([t.id for t in tokens]).logits, DEFAULT_TEMPERATURE, greedy=True)
     top = [(int(i), gpt2.tokenizer.token(int(i)).label, float(result.probs_all[i])) for i in result.top(TOP)]
     if args.json:
         report = {
