@@ -126,6 +126,22 @@ def test_export_builds_the_graph_once(capsys: Capture, isolated: Path) -> None:
     assert (path.parent / "weights.bin").is_file()
 
 
+def test_a_graph_overwritten_with_0xff_is_rebuilt_on_the_next_start(capsys: Capture, caplog) -> None:
+    _, exported, _ = run(capsys, "export", "--model", "tiny")
+    _, before, _ = run(capsys, "trace", "--model", "tiny", "--json", DATA)
+    weights = Path(exported.splitlines()[-1]).parent / "weights.bin"
+    size = weights.stat().st_size
+    weights.write_bytes(b"\xff" * size)  # every float NaN, the file the same size
+
+    code, after, _ = run(capsys, "trace", "--model", "tiny", "--json", DATA)
+
+    assert code == 0
+    assert json.loads(after)["predictions"] == json.loads(before)["predictions"]
+    assert weights.stat().st_size == size
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "weights.bin does not match the SHA-256 in its manifest" in warnings[0]
+
+
 def test_download_of_a_builtin_model_needs_nothing(capsys: Capture) -> None:
     code, out, _ = run(capsys, "download", "tiny")
 
