@@ -40,7 +40,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.head_limit = self.config.h11_max_incomplete_event_size or head_limit(Settings())
+        self.head_limit = self.config.h11_max_incomplete_event_size or head_limit(Settings.model_validate({}))
         self.head_bytes = 0  # received since the current request began, while its headers are incomplete
         self.in_head = True
 

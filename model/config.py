@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # Bounds past any GPT-2 (XL: 48 layers, 25 heads, 1600 wide, 1024 positions, 50257 tokens): a config.json
 # outside them is damaged, not a bigger model.
@@ -43,7 +44,7 @@ class GPT2Config:
         act = raw.get("activation_function", "gelu_new")
         if act not in ("gelu_new", "gelu_pytorch_tanh"):
             raise ValueError(f"{path}: activation {act!r} is not GPT-2's tanh GELU")
-        sizes = {"n_positions": raw.get("n_positions", raw.get("n_ctx", 1024))}
+        sizes: dict[str, Any] = {"n_positions": raw.get("n_positions", raw.get("n_ctx", 1024))}
         for name in ("n_layer", "n_head", "n_embd", "vocab_size"):
             if name not in raw:
                 raise ValueError(f"{path} has no {name}")
