@@ -1,7 +1,10 @@
 # Glassbox for a classroom: the model and its built graph are baked in, so the container needs no internet.
 #   docker build -t glassbox .                 (--build-arg MODEL=distilgpt2 for another model)
 #   docker run -d -p 8000:8000 glassbox        (then open http://<this machine>:8000/)
-# Every command run below is also run by .ci/run or by the tests it runs, in a fresh virtualenv.
+# CI runs these steps without Docker (.ci/run, its last step): it copies exactly this build context
+# (.dockerignore applied by docker's own rules), builds and installs the wheel in a fresh virtualenv, runs
+# download + export (MODEL=demo there: no hub is reachable; tests/cli/test_commands.py runs them for gpt2
+# against a stand-in hub), starts the CMD and passes the HEALTHCHECK command. apt-get and useradd are not run.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

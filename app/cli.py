@@ -13,12 +13,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from app.settings import Settings
-from model.sources import SYNTHETIC, ModelUnavailable
+
+# Nothing heavy is imported at the top (no numpy, onnx, onnxruntime, FastAPI): `glassbox --help` answers at
+# once, and each worker process of `serve --workers N` (which imports this module first) starts quickly.
 
 TOP = 10  # next-token candidates that `trace` prints
+HEALTHCHECK_SECONDS = 30  # uvicorn kills a worker that does not answer its supervisor's ping within this
+# What to do when a hub model cannot be had, per command (the error itself says what happened).
+ADVICE = {
+    "serve": "Start with --model demo (shipped with Glassbox) or --model /path/to/a/model/directory, or "
+    "run 'glassbox download gpt2' on a connected machine and copy its Hugging Face cache here.",
+    "trace": "Try --model demo (shipped with Glassbox), or run 'glassbox download gpt2' on a connected "
+    "machine and copy its Hugging Face cache here.",
+    "download": "Run it on a machine that reaches the hub and copy its Hugging Face cache "
+    "(~/.cache/huggingface) here; meanwhile 'glassbox serve --model demo' needs no download.",
+}
+ADVICE["export"] = ADVICE["trace"]
 
 
 class UsageError(Exception):
@@ -27,6 +38,8 @@ class UsageError(Exception):
 
 def _settings(**overrides: Any) -> Settings:
     """Settings from GLASSBOX_* variables, with flags given on the command line taking precedence."""
+    from pydantic import ValidationError
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:
@@ -80,17 +93,27 @@ def serve(args: argparse.Namespace) -> int:
     fallback = settings.fallback or "none"
     print(f"glassbox: starting on {settings.host}:{settings.port} with model {settings.model} (fallback "
           f"{fallback}); loading the model...", file=sys.stderr, flush=True)  # fmt: skip
-    if settings.workers > 1:  # fetch and build once here, rather than in every worker at the same time
-        from app.loading import prepare
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # The model is loaded (and its check trace run) here, before uvicorn starts: a model that cannot be
+    # served stops with one message, not a traceback. One worker gets the loaded model; several workers
+    # each load their own, from the graph built and checked here.
+    from app.loading import load_for_serving, prepare
 
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    target: Any = "app.main:create_app"
+    if settings.workers == 1:
+        from app.main import create_app
+
+        target = create_app(settings, load_for_serving(settings))
+    else:
         prepare(settings)
     import uvicorn
 
+    from app.headlimit import http_options
     from app.logs import logging_config  # uvicorn's, plus Glassbox's loggers; no query strings logged
 
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=logging_config())  # fmt: skip
+    uvicorn.run(target, factory=isinstance(target, str), host=settings.host, port=settings.port,
+                workers=settings.workers, log_config=logging_config(),
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **http_options(settings))  # fmt: skip
     return 0
 
 
@@ -101,6 +124,7 @@ def trace(args: argparse.Namespace) -> int:
     """Tokenize a text, run the model once, print the tokens and the most likely next tokens."""
     from app.loading import resolve
     from model import GPT2, sample
+    from model.sampling import DEFAULT_TEMPERATURE
 
     settings = _settings(model=args.model)
     _check_model(settings.model)
@@ -111,7 +135,7 @@ def trace(args: argparse.Namespace) -> int:
         raise UsageError("the text is empty: give some words to trace")
     if len(tokens) > (most := gpt2.config.n_positions):
         raise UsageError(f"the text is {len(tokens)} tokens; {gpt2.name} reads at most {most}")
-    result = sample(gpt2.trace([t.id for t in tokens]).logits, greedy=True)
+    result = sample(gpt2.trace([t.id for t in tokens]).logits, DEFAULT_TEMPERATURE, greedy=True)
     top = [(int(i), gpt2.tokenizer.token(int(i)).label, float(result.probs_all[i])) for i in result.top(TOP)]
     if args.json:
         report = {
@@ -168,7 +192,7 @@ def download(args: argparse.Namespace) -> int:
     """Fetch a hub model into the Hugging Face cache, where `serve`, `trace` and `export` find it."""
     from huggingface_hub import constants
 
-    from model.sources import cached_hub_dir, hub_repo
+    from model.sources import SYNTHETIC, cached_hub_dir, hub_repo
     from model.sources import download as fetch
 
     spec = args.model.strip()
@@ -273,18 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `glassbox` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    if args.run is not serve:  # serve logs through uvicorn's configuration
+    args = build_parser().parse_args(argv)  # --help and usage mistakes end here, before any heavy import
+    if args.run is not serve:  # serve sets up its own logging
         logging.basicConfig(level=logging.INFO if args.run is not trace else logging.WARNING,
                             format="%(message)s", stream=sys.stderr)  # fmt: skip
+    from model.sources import BrokenModel, ModelUnavailable
+
     try:
         return int(args.run(args))
     except UsageError as err:
         print(f"glassbox: {err}", file=sys.stderr)
         return 2
-    except ModelUnavailable as err:
+    except BrokenModel as err:  # its message names the file and says what to do
         print(f"glassbox: {err}", file=sys.stderr)
-        return 1
+        return 2
+    except ModelUnavailable as err:
+        print(f"glassbox: {err}. {ADVICE[args.run.__name__]}", file=sys.stderr)
+        return 2
     except ValueError as err:  # a model directory that is not GPT-2, a text the model cannot take, ...
         print(f"glassbox: {err}", file=sys.stderr)
         return 2

@@ -18,17 +18,18 @@ from pathlib import Path
 import model.sources
 from app.settings import Settings
 from model import GPT2
-from model.runtime import ensure_model_graph
 from model.sources import (
     ACCEPTED,
     SYNTHETIC,
     WEIGHT_FILES,
+    BrokenModel,
     LoadedModel,
     ModelUnavailable,
     cached_hub_dir,
     hub_offline,
     hub_repo,
     load_model,
+    return_freed_memory,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Serving:
     source: str  # e.g. "gpt2 (12 layers, 12 heads, 768 wide; from hub cache)"
     fallback: bool = False
     fallback_reason: str | None = None  # why the requested model could not be had
-    build_seconds: float = 0.0  # building (first run) or finding the ONNX graph, plus opening its session
+    build_seconds: float = 0.0  # building (first run) or finding the ONNX graph, opening it, the check trace
     threads: int = 0  # onnxruntime threads per run; 0 lets it pick one per core
     requested: str = ""
     graph_built: bool = False
@@ -112,8 +113,8 @@ def choose_model(settings: Settings) -> tuple[LoadedModel, str | None]:
     try:
         return resolve(settings.model, settings.hub_timeout), None
     except ModelUnavailable as err:
-        if not settings.fallback:
-            raise
+        if not settings.fallback or isinstance(err, BrokenModel):
+            raise  # files that are there but broken are the teacher's to fix, not to hide behind a fallback
         loaded, note = _load_fallback(settings.fallback, settings.hub_timeout)
         untrained = "" if loaded.trained else " (untrained weights)"
         log.warning("serving the fallback %s%s instead of %s%s, with a notice on every page. Why: %s",
@@ -122,9 +123,13 @@ def choose_model(settings: Settings) -> tuple[LoadedModel, str | None]:
 
 
 def prepare(settings: Settings) -> None:
-    """Download the model and build its graph once, before several worker processes all look for them."""
+    """Download the model, build its graph and run the check trace once, before several worker processes
+    all look for them, so that a model that cannot be served stops `glassbox serve` with one message."""
     loaded, _ = choose_model(settings)
-    ensure_model_graph(loaded)
+    gpt2 = GPT2(loaded, threads=1, cache_bytes=0)
+    gpt2.self_check()
+    del gpt2
+    return_freed_memory()  # the workers hold their own copies; this process only watches them
 
 
 def load_for_serving(settings: Settings) -> Serving:
@@ -132,6 +137,7 @@ def load_for_serving(settings: Settings) -> Serving:
     loaded, reason = choose_model(settings)
     start = time.perf_counter()
     gpt2 = GPT2(loaded, threads=settings.threads, cache_bytes=settings.cache_mb * 2**20)
+    gpt2.self_check()  # a graph giving NaN is built again once, else BrokenModel: /healthz never says ok
     serving = Serving(
         gpt2=gpt2,
         source=loaded.description,

@@ -12,17 +12,19 @@ from importlib.resources import files
 from pathlib import Path
 
 import jinja2
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import i18n, limits, logs
+from app import docs, i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.pieces import PieceCache
+from app.refusals import wants_json
 from app.settings import Settings
+from model.sources import BrokenModel
 
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
 HTMX_URL = "/static/vendor/htmx.min.js"
@@ -36,12 +38,6 @@ HTMX_CONFIG = (
     '{"code": "5..", "swap": false, "error": true}]}'
 )
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-# Swagger UI (/docs) loads its script and style from a CDN and starts with an inline script.
-DOCS_CSP = (
-    "default-src 'self'; frame-ancestors 'none'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net"
-)
 
 
 class SecurityHeaders:
@@ -55,14 +51,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        csp = DOCS_CSP if path == "/docs" else CSP
         static = path.startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += [
-                    (b"content-security-policy", csp.encode()),
+                    (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
@@ -130,6 +125,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         "from 1 on the page).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app/docs.py: Swagger UI from an installed package, not a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -148,6 +144,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(export.router)
+    docs.install(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # gzip level 4: a page's HTML shrinks about 7x, in a third of the time of the default level 9
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=4)
@@ -158,6 +155,13 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
 
     app.include_router(stats.router)
     limits.install(app, settings)
+
+    @app.exception_handler(BrokenModel)
+    async def broken_model(request: Request, err: BrokenModel) -> Response:
+        """Numbers GPT-2 cannot produce (NaN, infinities) are never served: a server fault, said plainly."""
+        if wants_json(request.url.path):
+            return JSONResponse({"detail": str(err)}, status_code=500)
+        return PlainTextResponse(f"Glassbox cannot answer: {err}", status_code=500)
 
     app.add_middleware(SecurityHeaders)
     return app

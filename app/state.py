@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from app.i18n import LANGUAGES, _, normalize
+from model.sampling import DEFAULT_TEMPERATURE
 
 REFERENCE_PROMPTS = (
     "Data visualization empowers users to",
@@ -30,7 +31,7 @@ STEPS = ("qkv", "scores", "scaled", "masked", "probs", "heads", "concat", "out")
 ACTIONS = ("run", "generate", "greedy", "undo", "clear")
 
 TOUR_STEPS = 21  # app/views/tour.py has one entry per step; a test keeps the two equal
-TEMPERATURE = (0.05, 5.0, 0.8)  # slider minimum, maximum, default
+TEMPERATURE = (0.05, 5.0, DEFAULT_TEMPERATURE)  # slider minimum, maximum, default (as the API and CLI)
 MAX_SEED = 2**32 - 1
 MAX_GENERATED = 64
 

@@ -17,6 +17,7 @@ from model.trace import Trace
 MAX_PACK = 8  # texts in one model run at most
 # ... and at most this many attention cells (new tokens x all keys): the run's attention tensors grow with it
 MAX_PACK_CELLS = 16_384
+CHECK_TEXT = "Hello, world"  # the startup check's trace
 
 
 @contextmanager
@@ -57,6 +58,11 @@ class GPT2:
         self._lock = threading.Lock()
         self.runs = 0  # model runs
         self.texts = 0  # texts they traced (more than runs when texts waited together)
+
+    def self_check(self) -> None:
+        """One short trace outside the cache, whose logits the engine checks (NaN: the graph is built again
+        once, then BrokenModel): run at startup, so a server never says it is ready with corrupt numbers."""
+        self.engine.trace(self.tokenizer.encode(CHECK_TEXT))
 
     def tokenize(self, text: str) -> list[Token]:
         """Text -> tokens (id, text, display label)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -12,9 +12,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from model import graphcache
 from model.config import GPT2Config
-from model.graph import BUILDER_VERSION, build_graph, output_names
-from model.sources import LoadedModel
+from model.graph import build_graph, output_names
+from model.graphcache import GRAPH_FILE, graph_dir
+from model.sources import BrokenModel, LoadedModel
 from model.trace import LazyTensors, Trace
 from model.weights import Weights, fingerprint
 
@@ -25,69 +27,133 @@ _ROWS_FIRST = ("embed.", ".ln1", ".ln2", ".attn.out", ".resid.", ".mlp.", "final
 _HEADS_FIRST = (".q", ".attn.heads")
 
 
-def default_cache_dir() -> Path:
-    """Where built graphs live: $GLASSBOX_CACHE, else $XDG_CACHE_HOME/glassbox, else ~/.cache/glassbox."""
-    if env := os.environ.get("GLASSBOX_CACHE"):
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox"
-
-
 def graph_path(key: str, cache_dir: Path | None = None) -> Path:
     """The cached graph for the weights whose fingerprint is `key`, under this builder version."""
-    return (cache_dir or default_cache_dir()) / "graphs" / f"gpt2-{key}-v{BUILDER_VERSION}" / "model.onnx"
+    return graph_dir(key, cache_dir) / GRAPH_FILE
+
+
+def check_finite(weights: Weights, source: str) -> None:
+    """Raise BrokenModel naming the first parameter that holds NaN or an infinity (GPT-2's never do)."""
+    for name, array in weights.items():
+        if not np.isfinite(array).all():
+            raise BrokenModel(
+                f"{source} is corrupt: its parameter {name} holds NaN or infinite numbers. "
+                "Download the model again, or give another --model."
+            )
+
+
+def _maker(
+    weights: Weights | Callable[[], Weights], config: GPT2Config, source: str
+) -> Callable[[], onnx.ModelProto]:
+    def make() -> onnx.ModelProto:
+        loaded = weights() if callable(weights) else weights
+        check_finite(loaded, source)
+        return build_graph(loaded, config)
+
+    return make
 
 
 def ensure_graph(weights: Weights | Callable[[], Weights], config: GPT2Config, cache_dir: Path | None = None,
-                 key: str | None = None) -> tuple[Path, bool]:  # fmt: skip
-    """Build and cache the graph unless it is cached already. Returns its path and whether it was built.
+                 key: str | None = None, source: str = "the model") -> tuple[Path, bool]:  # fmt: skip
+    """Build and cache the graph unless a checked one is cached already. Returns its path and whether it was
+    built (model/graphcache.py: atomic, locked, checked against its manifest).
 
     `weights` may be a function that loads them, so a cached graph never needs them read at all.
     """
     if key is None:
         assert not callable(weights), "pass the key of weights that are loaded lazily"
         key = fingerprint(weights, config)
-    path = graph_path(key, cache_dir)
-    if path.is_file() and (path.parent / "weights.bin").is_file():
-        return path, False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = build_graph(weights() if callable(weights) else weights, config)
-    tmp = path.parent / f"model.{os.getpid()}.tmp"
-    # weights go beside the graph as external data, so models past protobuf's 2 GB limit also work
-    onnx.save_model(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="weights.bin", size_threshold=1024)  # fmt: skip
-    tmp.replace(path)
-    return path, True
+    graph = graphcache.ensure_graph(_maker(weights, config, source), key, cache_dir)
+    return graph.path, graph.built
 
 
 def ensure_model_graph(loaded: LoadedModel, cache_dir: Path | None = None) -> tuple[Path, bool]:
     """ensure_graph for a loaded model, reading its weights only if the graph must be built."""
-    return ensure_graph(lambda: loaded.weights, loaded.config, cache_dir, key=loaded.fingerprint)
+    return ensure_graph(lambda: loaded.weights, loaded.config, cache_dir, key=loaded.fingerprint,
+                        source=loaded.weights_source)  # fmt: skip
 
 
 class Engine:
-    """One onnxruntime session for one model. `trace` and `extend` are safe to call from many threads."""
+    """One onnxruntime session for one model. `trace` and `extend` are safe to call from many threads.
+
+    Every run's logits and logit lens are checked: GPT-2 cannot produce NaN or an infinity there, so one
+    means corrupt numbers. A graph found in the cache is then built again from the weights, once; if that
+    does not help, or the graph was just built, BrokenModel names the model as corrupt.
+    """
 
     def __init__(self, weights: Weights | Callable[[], Weights], config: GPT2Config, *, threads: int = 0,
-                 cache_dir: Path | None = None, key: str | None = None) -> None:  # fmt: skip
+                 cache_dir: Path | None = None, key: str | None = None,
+                 source: str = "the model") -> None:  # fmt: skip
         self.config = config
-        self.graph_file, self.built = ensure_graph(weights, config, cache_dir, key)
+        self.source = source
+        self.threads = threads
+        if key is None:
+            assert not callable(weights), "pass the key of weights that are loaded lazily"
+            key = fingerprint(weights, config)
+        self._make = _maker(weights, config, source)
+        self._key, self._cache_dir = key, cache_dir
+        graph = graphcache.ensure_graph(self._make, key, cache_dir)
+        self.graph_file, self.built, self._build_id = graph.path, graph.built, graph.build_id
+        self._healed = False
+        self._heal_lock = threading.Lock()
+        try:
+            self.session = self._open(self.graph_file)
+        except Exception as err:  # e.g. INVALID_PROTOBUF: files changed after their check
+            if self.built:
+                raise
+            log.warning("the cached graph %s could not be opened (%s); building it again",
+                        self.graph_file.parent, str(err).splitlines()[0][:200])  # fmt: skip
+            self._rebuild()
+        self.names = output_names(config)
+        c = config
+        self._empty = np.zeros((c.n_head, 0, c.head_dim), np.float32)
+
+    def _open(self, path: Path) -> ort.InferenceSession:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: onnxruntime picks one per physical core
+        options.intra_op_num_threads = self.threads  # 0: onnxruntime picks one per physical core
         options.inter_op_num_threads = 1
         # idle threads sleep instead of spinning: a server draws pages on the same cores between runs
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.threads = threads
-        self.session = ort.InferenceSession(str(self.graph_file), options, providers=["CPUExecutionProvider"])
-        self.names = output_names(config)
-        c = config
-        self._empty = np.zeros((c.n_head, 0, c.head_dim), np.float32)
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def _rebuild(self) -> None:
+        """Build the graph again from the weights (replacing the build this engine runs) and open it."""
+        graph = graphcache.ensure_graph(self._make, self._key, self._cache_dir, replace=self._build_id)
+        self.session = self._open(graph.path)
+        self.graph_file, self.built, self._build_id = graph.path, True, graph.build_id
+        self._healed = True
 
     @classmethod
     def for_model(cls, loaded: LoadedModel, *, threads: int = 0, cache_dir: Path | None = None) -> Engine:
         """An engine for a loaded model; its weights are read only if the graph is not cached yet."""
         return cls(lambda: loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir,
-                   key=loaded.fingerprint)  # fmt: skip
+                   key=loaded.fingerprint, source=loaded.weights_source)  # fmt: skip
+
+    def _outputs(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One session run, its logits checked (see the class docstring)."""
+        session = self.session
+        out = dict(zip(self.names, session.run(self.names, feeds), strict=True))
+        if _finite(out):
+            return out
+        with self._heal_lock:
+            if self.session is session:  # no other thread has rebuilt it meanwhile
+                if self._healed or self.built:
+                    raise BrokenModel(self._corrupt())
+                log.warning("%s gave NaN or infinite logits; building its graph again from the weights",
+                            self.source)  # fmt: skip
+                self._rebuild()
+        out = dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+        if not _finite(out):
+            raise BrokenModel(self._corrupt())
+        return out
+
+    def _corrupt(self) -> str:
+        return (
+            f"{self.source} gives NaN or infinite logits, which GPT-2 cannot produce, even from a graph "
+            f"just built ({self.graph_file.parent}): the model is corrupt. Download it again, or give "
+            "another --model."
+        )
 
     def check_ids(self, ids: Sequence[int], start: int) -> np.ndarray:
         if len(ids) == 0:
@@ -130,7 +196,7 @@ class Engine:
                     feeds[f"past.{i}.{kv}"] = parts[0]
                 else:
                     feeds[f"past.{i}.{kv}"] = np.concatenate(parts, axis=1) if parts else self._empty
-        out = dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+        out = self._outputs(feeds)
         if len(texts) == 1:
             return [out]
         r = len(texts)
@@ -226,6 +292,11 @@ class Engine:
             return out
 
         return join
+
+
+def _finite(out: dict[str, np.ndarray]) -> bool:
+    """Whether the scores GPT-2 ends with hold only finite numbers (NaN anywhere upstream reaches them)."""
+    return bool(np.isfinite(out["logits"]).all() and np.isfinite(out["lens.logits"]).all())
 
 
 def _join(prefix: Trace, name: str, tail: np.ndarray, axis: int) -> np.ndarray:

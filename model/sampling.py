@@ -82,6 +82,11 @@ def _nucleus(p: np.ndarray, top_p: float, order: np.ndarray | None = None) -> np
     raise AssertionError("unreachable")
 
 
+# One default everywhere (the page's slider, the API, the CLI): 1, the model's own probabilities, so the
+# same text shows the same numbers wherever it is read.
+DEFAULT_TEMPERATURE = 1.0
+
+
 def check_controls(temperature: float, top_k: int | None, top_p: float | None, vocab: int) -> None:
     """Raise ValueError with a sentence a user can act on."""
     if not np.isfinite(temperature) or temperature <= 0:
@@ -92,7 +97,7 @@ def check_controls(temperature: float, top_k: int | None, top_p: float | None, v
         raise ValueError("top-p must be above 0 and at most 1")
 
 
-def sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+def sample(logits: np.ndarray, temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None,
            top_p: float | None = None, seed: int = 0, greedy: bool = False,
            order: np.ndarray | None = None) -> Sampling:  # fmt: skip
     """Scale by temperature, keep the top-k and then the top-p nucleus, renormalise, draw with `seed`.

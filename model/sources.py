@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -48,7 +50,12 @@ ACCEPTED = (
 
 
 class ModelUnavailable(RuntimeError):
-    """The model cannot be had (hub unreachable, files missing); the message says what to do."""
+    """The model cannot be had (hub unreachable, files missing); the message says what happened."""
+
+
+class BrokenModel(ModelUnavailable):
+    """The model's files are there but unusable (damaged, incomplete, not GPT-2, NaN); the message names the
+    file and says what to do."""
 
 
 @dataclass
@@ -85,7 +92,7 @@ class LoadedModel:
         if self.regenerate is not None and self.in_memory is not None:
             self.fingerprint  # noqa: B018 - computed while the weights are still here
             self.in_memory = None
-            _return_freed_memory()
+            return_freed_memory()
 
     @cached_property
     def fingerprint(self) -> str:
@@ -96,24 +103,44 @@ class LoadedModel:
         return file_fingerprint(self.weights_file, self.config)
 
     @property
+    def weights_source(self) -> str:
+        """The weights named for a message: their file, or the model's name when they are made up."""
+        return str(self.weights_file) if self.weights_file is not None else f"the model {self.name}"
+
+    @property
     def description(self) -> str:
         c = self.config
         shape = f"{c.n_layer} layers, {c.n_head} heads, {c.n_embd} wide"
         return f"{self.name} ({shape}; from {self.origin})"
 
 
-def load_dir(directory: Path, name: str | None = None, origin: str = "local directory") -> LoadedModel:
-    """A model from a directory with config.json + model.safetensors (+ optional vocab.json, merges.txt)."""
+def load_dir(directory: Path, name: str | None = None, origin: str = "local directory",
+             advice: str = "Fix or replace it, or give another --model.") -> LoadedModel:  # fmt: skip
+    """A model from a directory with config.json + model.safetensors (+ optional vocab.json, merges.txt).
+
+    Raises BrokenModel, naming the file and the fault and ending with `advice`, for a config.json that is
+    not GPT-2's (bad JSON, missing or absurd sizes) and a model.safetensors that is damaged, incomplete or
+    lacks a tensor; only the file's header is read here.
+    """
     missing = [f for f in WEIGHT_FILES if not (directory / f).is_file()]
     if missing:
         raise ModelUnavailable(f"{directory} has no {' or '.join(missing)}; a model directory needs both")
-    config = GPT2Config.from_json(directory / "config.json")
     weights_file = directory / "model.safetensors"
-    check_safetensors(weights_file, config)
-    return LoadedModel(name or directory.name, origin, config, Tokenizer.from_dir(directory), weights_file)
+    try:
+        config = GPT2Config.from_json(directory / "config.json")
+        check_safetensors(weights_file, config)
+        tokenizer = Tokenizer.from_dir(directory)
+    except (ValueError, OSError) as err:
+        raise BrokenModel(f"{err}. {advice}") from err
+    except Exception as err:  # the tokenizers library's own errors for damaged vocab.json / merges.txt
+        raise BrokenModel(f"{directory}: {err}. {advice}") from err
+    if tokenizer.vocab_size > config.vocab_size:
+        raise BrokenModel(f"{directory / 'config.json'}: vocab_size is {config.vocab_size}, fewer than the "
+                          f"tokenizer's {tokenizer.vocab_size} tokens. {advice}")  # fmt: skip
+    return LoadedModel(name or directory.name, origin, config, tokenizer, weights_file)
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Hand freed heap pages back to the system (glibc keeps them otherwise: ~300 MB of the weights)."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: the process reuses the memory instead
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -152,10 +179,23 @@ def cached_hub_dir(repo: str) -> Path | None:
 
 
 def _unreachable(repo: str, reason: str) -> ModelUnavailable:
-    return ModelUnavailable(
-        f"{repo} is not in the local cache and {reason}. On a connected machine run "
-        f"'glassbox download {repo}', or pass --model /path/to/a/model/directory."
-    )
+    return ModelUnavailable(f"{repo} is not in the Hugging Face cache on this machine and {reason}")
+
+
+def what_failed(err: BaseException, timeout: float) -> str:
+    """What a failed connection met, in a few words: a failed name lookup, a refusal, no answer in time."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return f"looking up the host's name failed (DNS: {seen.strerror or seen})"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused (nothing listens there)"
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return f"no answer within {timeout:g} s"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "there is no network route to it"
+        seen = seen.__cause__ or seen.__context__
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 
 def _check_reachable(repo: str, endpoint: str | None, timeout: float) -> None:
@@ -169,7 +209,7 @@ def _check_reachable(repo: str, endpoint: str | None, timeout: float) -> None:
         return  # the hub answered (not found, gated, busy...): the download itself reports what it said
     except Exception as err:  # refused, no DNS, timed out: nothing answers there
         where = endpoint or "the Hugging Face hub"
-        raise _unreachable(repo, f"{where} could not be reached within {timeout:g} s ({err})") from err
+        raise _unreachable(repo, f"{where} could not be reached: {what_failed(err, timeout)}") from err
 
 
 def download(repo: str, timeout: float = 10.0) -> Path:
@@ -193,7 +233,11 @@ def download(repo: str, timeout: float = 10.0) -> Path:
             for f in WEIGHT_FILES
         ]
     except LocalEntryNotFoundError as err:
-        reason = "HF_HUB_OFFLINE is set" if offline else f"{where} could not be reached"
+        reason = (
+            "HF_HUB_OFFLINE is set"
+            if offline
+            else f"{where} could not be reached: {what_failed(err, timeout)}"
+        )
         raise _unreachable(repo, reason) from err
     except (HfHubHTTPError, OSError) as err:
         raise ModelUnavailable(f"could not fetch {repo} from {where}: {err}") from err
@@ -213,13 +257,16 @@ def load_model(spec: str, timeout: float = 10.0) -> LoadedModel:
     if spec == "demo":
         if not (DEMO_DIR / "model.safetensors").is_file():
             raise ModelUnavailable("the embedded demo model is not part of this installation")
-        return load_dir(DEMO_DIR, "demo", "embedded demo")
+        return load_dir(DEMO_DIR, "demo", "embedded demo", "Reinstall Glassbox.")
     path = Path(spec).expanduser()
     if path.is_dir():
         return load_dir(path)
     repo = hub_repo(spec)
     if repo is None:
         raise ValueError(f"unknown model {spec!r}: use {ACCEPTED}")
-    if (cached := cached_hub_dir(repo)) is not None:
-        return load_dir(cached, spec, "hub cache")
-    return load_dir(download(repo, timeout), spec, "hub download")
+    if (cached := cached_hub_dir(repo)) is None:
+        cached, origin = download(repo, timeout), "hub download"
+    else:
+        origin = "hub cache"
+    advice = f"Delete {cached.parent.parent} and run 'glassbox download {spec}' again."
+    return load_dir(cached, spec, origin, advice)

@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from model.config import GPT2Config
@@ -73,15 +73,20 @@ def load_safetensors(path: Path, config: GPT2Config) -> Weights:
 
 
 def check_safetensors(path: Path, config: GPT2Config) -> None:
-    """Check names and shapes from the file's header alone, without reading the weights."""
-    with safe_open(str(path), framework="numpy") as f:
+    """Check names and shapes from the file's header alone, without reading the weights; ValueError when the
+    file is damaged or incomplete (safetensors checks that the header's tensors fill the file exactly)."""
+    try:
+        handle = safe_open(str(path), framework="numpy")
+    except SafetensorError as err:
+        raise ValueError(f"{path} is damaged or incomplete ({err})") from err
+    with handle as f:
         names = {n.removeprefix("transformer."): n for n in f.keys()}  # noqa: SIM118 (not a dict)
         for name, shape in expected_shapes(config).items():
             if name not in names:
-                raise ValueError(f"{path.name} lacks {name!r}")
+                raise ValueError(f"{path} lacks the tensor {name!r}")
             got = tuple(f.get_slice(names[name]).get_shape())
             if got != shape:
-                raise ValueError(f"{path.name}: {name} has shape {got}, expected {shape}")
+                raise ValueError(f"{path}: {name} has shape {got}, expected {shape} (from config.json)")
 
 
 def save_safetensors(weights: Weights, path: Path) -> None:

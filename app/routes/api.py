@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.loading import Serving
 from model import GPT2, Token, sample
-from model.sampling import check_controls
+from model.sampling import DEFAULT_TEMPERATURE, check_controls
 
 router = APIRouter()
 
@@ -151,7 +151,9 @@ def api_predict(
     request: Request,
     text: Text,
     model: ModelName = None,
-    temperature: Annotated[float, Query(ge=0.01, le=100, description="logits are divided by it")] = 1.0,
+    temperature: Annotated[
+        float, Query(ge=0.01, le=100, description="logits are divided by it")
+    ] = DEFAULT_TEMPERATURE,
     top_k: Annotated[int | None, Query(ge=1, description="keep only the k most likely")] = None,
     top_p: Annotated[
         float | None, Query(gt=0, le=1, description="keep the smallest set holding this much probability")
@@ -200,8 +202,10 @@ def api_predict(
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
+@router.head("/healthz", include_in_schema=False)
 def healthz(request: Request) -> Health:
-    """For load balancers and container probes: the model is loaded and answering."""
+    """For load balancers and container probes (GET or HEAD): the model is loaded, and a check trace at
+    startup gave finite numbers (the server answers nothing before that)."""
     serving = _serving(request)
     if serving is None:
         raise HTTPException(503, "the model is still loading")

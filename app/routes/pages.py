@@ -301,7 +301,7 @@ def live_context(request: Request, r: Run) -> dict[str, Any]:
     return ctx
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def page(request: Request) -> Response:
     """The explainer. Every control is a query parameter; see app/state.py."""
     with i18n.use(language_of(request)):
@@ -335,9 +335,9 @@ def _page(request: Request) -> Response:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-@router.get("/api", response_class=HTMLResponse, include_in_schema=False)
+@router.api_route("/api", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def api_docs(request: Request) -> HTMLResponse:
-    """The JSON API as a plain page, from the OpenAPI schema (the Swagger UI at /docs needs a CDN)."""
+    """The JSON API as a plain page, from the OpenAPI schema (with no script at all, unlike /docs)."""
     schema = request.app.openapi()
     endpoints = []
     for path, methods in schema["paths"].items():

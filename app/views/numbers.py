@@ -255,11 +255,13 @@ def to_json(table: DataTable) -> dict[str, Any]:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
 def _csv_value(x: Any) -> str:
     if isinstance(x, str):
-        # a spreadsheet would run a cell such as =HYPERLINK(…) from a shared link's text: keep it text
-        risky = x[:1] in ("=", "@", "\t", "\r") or (x[:1] in ("+", "-") and x[1:2].isalpha())
-        return "'" + x if risky else x
+        # a spreadsheet would run a cell such as =HYPERLINK(…) or -> from a shared link's text: keep it text
+        return "'" + x if x.startswith(FORMULA_STARTS) else x
     if isinstance(x, (int, np.integer)):
         return str(int(x))
     x = float(x)
@@ -270,7 +272,7 @@ def to_csv(table: DataTable) -> str:
     """One header line (row labels, then the columns), then one line per row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.index + table.columns)
+    writer.writerow([_csv_value(v) for v in table.index + table.columns])
     for labels, values in zip(table.rows, table.values, strict=True):
         writer.writerow([*(_csv_value(v) for v in labels), *(_csv_value(v) for v in values)])
     return out.getvalue()

@@ -72,10 +72,10 @@ def test_a_prompt_over_the_character_cap_gets_a_message(make_client: MakeClient)
 @pytest.mark.parametrize(
     ("params", "says"),
     [
-        ({"temperature": "hot"}, "Temperature must be a number from 0.05 to 5; using 0.8."),
+        ({"temperature": "hot"}, "Temperature must be a number from 0.05 to 5; using 1."),
         ({"temperature": "0"}, "Temperature must be from 0.05 to 5; using 0.05."),
         ({"temperature": "7"}, "Temperature must be from 0.05 to 5; using 5."),
-        ({"temperature": "nan"}, "Temperature must be a finite number; using 0.8."),
+        ({"temperature": "nan"}, "Temperature must be a finite number; using 1."),
         ({"top_k": "0"}, "top-k must be from 1 to 50257; using 1."),
         ({"top_k": "99999"}, "top-k must be from 1 to 50257; using 50257."),
         ({"top_k": "ten"}, "top-k must be a whole number from 1 to 50257; using 40."),

@@ -126,6 +126,22 @@ def test_export_builds_the_graph_once(capsys: Capture, isolated: Path) -> None:
     assert (path.parent / "weights.bin").is_file()
 
 
+def test_a_graph_overwritten_with_0xff_is_rebuilt_on_the_next_start(capsys: Capture, caplog) -> None:
+    _, exported, _ = run(capsys, "export", "--model", "tiny")
+    _, before, _ = run(capsys, "trace", "--model", "tiny", "--json", DATA)
+    weights = Path(exported.splitlines()[-1]).parent / "weights.bin"
+    size = weights.stat().st_size
+    weights.write_bytes(b"\xff" * size)  # every float NaN, the file the same size
+
+    code, after, _ = run(capsys, "trace", "--model", "tiny", "--json", DATA)
+
+    assert code == 0
+    assert json.loads(after)["predictions"] == json.loads(before)["predictions"]
+    assert weights.stat().st_size == size
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "weights.bin does not match the SHA-256 in its manifest" in warnings[0]
+
+
 def test_download_of_a_builtin_model_needs_nothing(capsys: Capture) -> None:
     code, out, _ = run(capsys, "download", "tiny")
 
@@ -139,8 +155,19 @@ def test_download_without_a_hub_says_what_to_do(capsys, monkeypatch: pytest.Monk
 
     code, _, err = run(capsys, "download", "gpt2")
 
-    assert code == 1
-    assert "could not be reached" in err and "--model /path/to" in err
+    assert code == 2
+    assert err.count("\n") == 2 and "could not be reached: the connection was refused" in err
+    assert "glassbox serve --model demo" in err
+    assert "--model /path" not in err  # `download` has no such option
+
+
+def test_trace_without_a_hub_suggests_the_demo_model(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    code, _, err = run(capsys, "trace", "--model", "gpt2", "hello")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "HF_HUB_OFFLINE is set" in err and "--model demo" in err
 
 
 def test_download_puts_the_model_in_the_hub_cache(capsys, hub, isolated: Path, monkeypatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,20 @@ def test_every_python_package_is_in_the_wheel() -> None:
     }
 
     assert on_disk <= listed, f"add {sorted(on_disk - listed)} to [tool.setuptools] packages"
+
+
+def test_the_docker_context_holds_every_folder_the_wheel_is_built_from() -> None:
+    pytest.importorskip("docker")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from docker_context import context_files
+
+    sent = {Path(name).parts[0] for name in context_files()}
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    needed = {"pyproject.toml", PYPROJECT["project"]["readme"], *setuptools["package-dir"].values()}
+    needed |= {package.split(".")[0] for package in setuptools["packages"]}
+
+    assert needed <= sent, f"add {sorted(needed - sent)} to .dockerignore"
+    assert not {".venv", ".git", "tests", "bench"} & sent
 
 
 def test_templates_and_static_are_installed_inside_app() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -82,8 +83,31 @@ def test_an_unreachable_hub_fails_fast_with_a_clear_message(monkeypatch: pytest.
 
     assert time.monotonic() - start < GUARD_SECONDS
     message = str(caught.value)
-    assert f"{endpoint} could not be reached" in message
-    assert "glassbox download" in message and "--model /path/to" in message
+    assert f"{endpoint} could not be reached: the connection was refused" in message
+    assert message.startswith("openai-community/gpt2 is not in the Hugging Face cache")
+
+
+def test_a_failed_name_lookup_is_called_that(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://no-such-host.invalid")
+
+    with pytest.raises(ModelUnavailable) as caught:
+        load_model("gpt2", timeout=5)
+
+    assert "http://no-such-host.invalid could not be reached: looking up the host's name failed (DNS" in str(
+        caught.value
+    )
+
+
+def test_a_hub_that_never_answers_is_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+
+        with pytest.raises(ModelUnavailable) as caught:
+            load_model("gpt2", timeout=1)
+
+    assert str(caught.value).endswith("could not be reached: no answer within 1 s")
 
 
 def test_offline_mode_fails_at_once_without_asking(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -228,3 +228,17 @@ def test_big_figures_make_a_bounded_png() -> None:
 
     assert png_scale(800, 400) == 2.0
     assert max(5000, 3000) * png_scale(5000, 3000) == pytest.approx(MAX_SIDE)
+
+
+@pytest.mark.parametrize("panel", ["tokens", "embedding", "attention", "output"])
+def test_csv_text_cells_never_start_a_formula(client: TestClient, panel: str) -> None:
+    text = "x->y x+=1 @a\t=b"
+    r = client.get(f"/export/{panel}.csv", params={"text": text})
+    assert r.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(r.text)) for cell in row]
+
+    for cell in cells:
+        if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            float(cell)  # only numbers (negative ones) may start so; a text cell would raise here
+    if panel == "tokens":
+        assert {"'->", "'+=", "'="} <= set(cells)  # the tokens -> += = (others begin with a space)

@@ -107,7 +107,13 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert "/" not in paths
     docs = client.get("/docs")
     assert docs.status_code == 200
-    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert docs.headers["content-security-policy"].startswith("default-src 'self';")  # as every page
+    assert "<script>" not in docs.text and "https://" not in docs.text
+    for asset in ("/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/favicon.png"):
+        assert asset in docs.text and client.get(asset).status_code == 200
+    init = client.get("/docs/init.js")
+    assert init.headers["content-type"].startswith("text/javascript") and "url: '/openapi.json'" in init.text
+    assert client.get("/docs/secrets.txt").status_code == 404
     page = client.get("/api")
     assert page.status_code == 200
     assert "/api/predict" in page.text

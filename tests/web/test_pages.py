@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.state import REFERENCE_PROMPTS, State, text_digest
 from model import GPT2, sample
+from model.sampling import DEFAULT_TEMPERATURE
 from tests.web.conftest import HX, parse
 
 TEXT = "Data visualization empowers users to"
@@ -198,7 +201,7 @@ def test_live_fan_is_the_full_pages_fan(client: TestClient, gpt2: GPT2) -> None:
 
 def test_generate_appends_the_drawn_token(client: TestClient, gpt2: GPT2) -> None:
     ids = ids_of(gpt2)
-    expected = sample(gpt2.trace(ids).logits, 0.8, seed=0).token
+    expected = sample(gpt2.trace(ids).logits, DEFAULT_TEMPERATURE, seed=0).token  # the page's default
     r = client.get("/", params={"text": TEXT, "action": "generate"}, follow_redirects=False)
     assert r.status_code == 303
     assert f"gen={expected}&gen_for={text_digest(TEXT)}" in r.headers["location"]
@@ -284,3 +287,22 @@ def test_htmx_and_css_are_served(client: TestClient) -> None:
     assert b"htmx" in js.content[:200]
     css = client.get("/static/style.css")
     assert css.status_code == 200 and "immutable" in css.headers["cache-control"]
+
+
+def test_the_page_the_api_and_the_cli_share_one_default_temperature(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+    from app.state import TEMPERATURE
+
+    html = client.get("/", params={"text": TEXT}).text
+    start = html.index('<svg id="fan"')
+    fan = parse(html[start : html.index("</svg>", start) + 6]).all("rect", data_prob="*")
+    page = [float(c["data-prob"]) for c in fan][:5]  # the five likeliest, as drawn
+    api = client.get("/api/predict", params={"text": TEXT, "n": 5}).json()
+    assert cli.main(["trace", "--model", "tiny", "--json", TEXT]) == 0
+    terminal = json.loads(capsys.readouterr().out)["predictions"][:5]
+
+    assert TEMPERATURE[2] == api["temperature"] == DEFAULT_TEMPERATURE
+    assert page == pytest.approx([c["prob"] for c in api["top"]])
+    assert [p["probability"] for p in terminal] == pytest.approx(page)
