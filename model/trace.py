@@ -105,7 +105,7 @@ class Trace:
         return x.mean(axis=-1), x.std(axis=-1)
 
     def logit_order(self) -> np.ndarray:
-        """The likeliest next-token ids at any temperature, most likely first (cached; see logit_order)."""
+        """Every next-token id ranked, the same at any temperature (cached; see model/sampling.py)."""
         if (cached := self.derived.get("logit_order")) is None:
             cached = self.derived["logit_order"] = logit_order(self.logits)
         return cached  # type: ignore[return-value]
