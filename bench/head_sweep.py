@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+from packing import best_ms  # bench/packing.py, next to this script
 
 from model.gpt2 import GPT2
 from model.graph import build_graph
 from model.intervention import graph_inputs
 from model.sources import load_model
-
-
-def best_s(work: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` timings: the others were slowed by whatever else shares the cores."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -54,8 +43,8 @@ def main() -> None:
         gpt2.trace(ids)  # the clean run, cached: both sweeps start from it
         packed, alone = gpt2.head_sweep(ids), gpt2.head_sweep(ids, per_run=1)
         worst = float(np.abs(packed.change - alone.change).max())
-        t_packed = best_s(lambda ids=ids: gpt2.head_sweep(ids), args.repeat)
-        t_alone = best_s(lambda ids=ids: gpt2.head_sweep(ids, per_run=1), args.repeat)
+        t_packed = best_ms(lambda ids=ids: gpt2.head_sweep(ids), args.repeat) / 1000
+        t_alone = best_ms(lambda ids=ids: gpt2.head_sweep(ids, per_run=1), args.repeat) / 1000
         print(f"{n:>6}{packed.runs:>13}{alone.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
               f"{t_alone / t_packed:>14.2f}{worst:>10.1e}")  # fmt: skip
 
@@ -75,11 +64,11 @@ def main() -> None:
         plain = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         bare = {k: v for k, v in feeds.items() if k not in graph_inputs(config, [(0, 0, 32)], [None])}
         t_with, t_without = [], []
-        for _ in range(args.repeat * 3):  # alternate, so both see the same load
-            t_with.append(best_s(lambda: engine.session.run(engine.names, feeds), 1))
-            t_without.append(best_s(lambda: plain.run(engine.names, bare), 1))
-    print(f"a 32-token trace, no intervention: {min(t_with) * 1e3:.1f} ms with the inputs, "
-          f"{min(t_without) * 1e3:.1f} ms without, ratio {min(t_with) / min(t_without):.3f}")  # fmt: skip
+        for _ in range(args.repeat * 5):  # alternate, so both see the same load
+            t_with.append(best_ms(lambda: engine.session.run(engine.names, feeds), 1))
+            t_without.append(best_ms(lambda: plain.run(engine.names, bare), 1))
+    print(f"a 32-token trace, no intervention: {min(t_with):.1f} ms with the inputs, "
+          f"{min(t_without):.1f} ms without, ratio {min(t_with) / min(t_without):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -110,15 +110,6 @@ def test_tiny_interventions_match_transformers(tiny, tokenizer, kind):
     assert max(worst.values()) <= 1e-5, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
 
 
-@pytest.fixture(scope="module")
-def small_hf(small):
-    from tests.model.torch_gpt2 import hf_model
-
-    loaded, _ = small
-    torch.set_num_threads(2)
-    return hf_model(loaded.weights, loaded.config)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["heads off", "residual", "a head's output"])
 def test_gpt2_small_shaped_interventions_match_transformers(small, small_hf, tokenizer, kind):
