@@ -101,16 +101,18 @@ def old_sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None =
 # -----------------------------------------------------------------------------------------------------------
 def per_call_us(old: Callable[[int], object], new: Callable[[int], object], calls: int,
                 repeat: int) -> tuple[float, float]:  # fmt: skip
-    """Microseconds per call of each, the fastest of `repeat` rounds of `calls` calls (seeds 0..calls-1);
-    their rounds alternate, so both see the same load from whatever else shares the cores."""
-    best = {old: float("inf"), new: float("inf")}
+    """Mean microseconds per call of each over seeds 0..calls-1, each seed's call timed `repeat` times and
+    the fastest kept (a slower one was interrupted by whatever else shares the cores). Old and new calls
+    alternate, so both see the same load."""
+    times = np.full((2, calls), np.inf)
     for _ in range(repeat):
-        for work in (old, new):
-            start = time.perf_counter()
-            for seed in range(calls):
+        for seed in range(calls):
+            for k, work in enumerate((old, new)):
+                start = time.perf_counter()
                 work(seed)
-            best[work] = min(best[work], time.perf_counter() - start)
-    return best[old] / calls * 1e6, best[new] / calls * 1e6
+                times[k, seed] = min(times[k, seed], time.perf_counter() - start)
+    old_us, new_us = times.mean(axis=1) * 1e6
+    return float(old_us), float(new_us)
 
 
 def main() -> None:
@@ -123,7 +125,7 @@ def main() -> None:
         "demo (trained)": load_model("demo"),
         "random-gpt2": synthetic_model("random-gpt2", GPT2Config(), seed=1),
     }
-    print(f"best of {args.repeat} rounds of {args.calls} seeds; µs per sample()")
+    print(f"µs per sample(): mean over {args.calls} seeds of the fastest of {args.repeat} calls each")
     print(f"{'logits':<16}{'setting':<34}{'old µs':>9}{'new µs':>9}{'new/old':>9}")
     ratios: list[float] = []
     for name, loaded in sources.items():
