@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from model.cache import TraceCache
+from model.intervention import Intervention
 from model.runtime import Engine
 from model.sources import LoadedModel
 from model.tokenizer import Token
@@ -27,11 +32,13 @@ def no_gate(done: Callable[[], bool] | None = None) -> Iterator[bool]:
 
 
 class _Job:
-    """A text waiting for a model run: its traced prefix (or None) and new ids, and the trace to come."""
+    """A text waiting for a model run: its traced prefix (or None), new ids and intervention, and the trace
+    to come. Texts with different interventions share runs: each token's row has its own."""
 
-    def __init__(self, prefix: Trace | None, new: tuple[int, ...]) -> None:
+    def __init__(self, prefix: Trace | None, new: tuple[int, ...], intervention: Intervention | None = None):
         self.prefix = prefix
         self.new = new
+        self.intervention = intervention
         self.future: Future[Trace] = Future()
 
     @property
@@ -68,16 +75,24 @@ class GPT2:
         """Text -> tokens (id, text, display label)."""
         return self.tokenizer.tokens(self.tokenizer.encode(text))
 
-    def trace(self, ids: Sequence[int]) -> Trace:
-        """The trace of `ids`, from the cache when possible; extends a cached prefix when one exists."""
+    def trace(self, ids: Sequence[int], intervention: Intervention | None = None) -> Trace:
+        """The trace of `ids`, from the cache when possible; extends a cached prefix when one exists.
+
+        With an intervention (model/intervention.py), e.g. `Intervention(ablate=frozenset({(3, 5)}))`, the
+        trace is its own cache entry; an empty intervention is no intervention."""
         key = tuple(int(i) for i in ids)
+        if intervention:
+            intervention.check(self.config, len(key))  # a bad intervention fails alone, before any run
+        else:
+            intervention = None
 
         def compute() -> Trace:
-            # "Generate" appends one token: reuse the prefix's keys and values instead of starting over
-            prefix = self.cache.peek(key[:-1]) if len(key) > 1 else None
-            return self._run(_Job(prefix, key[-1:] if prefix is not None else key))
+            # "Generate" appends one token: reuse the prefix's keys and values instead of starting over, if
+            # it was traced under the same intervention (so that patches none of the new token's vectors)
+            prefix = self.cache.peek(_key(key[:-1], intervention)) if len(key) > 1 else None
+            return self._run(_Job(prefix, key[-1:] if prefix is not None else key, intervention))
 
-        return self.cache.get(key, compute)
+        return self.cache.get(_key(key, intervention), compute)
 
     def _run(self, job: _Job) -> Trace:
         """Wait for a turn at the model; whoever gets one runs every text waiting by then in one graph run
@@ -116,7 +131,7 @@ class GPT2:
 
     def _run_batch(self, batch: list[_Job]) -> None:
         try:
-            traces = self.engine.run_many([(j.prefix, j.new) for j in batch])
+            traces = self.engine.run_many([(j.prefix, j.new) for j in batch], [j.intervention for j in batch])
         except BaseException as err:
             for j in batch:
                 j.future.set_exception(err)
@@ -126,3 +141,57 @@ class GPT2:
             self.texts += len(batch)
         for j, trace in zip(batch, traces, strict=True):
             j.future.set_result(trace)
+
+    def head_sweep(self, ids: Sequence[int], *, per_run: int | None = None) -> HeadSweep:
+        """Which heads matter here: for each head alone switched off, the change in the probability of the
+        clean run's top next token (temperature 1, no filter). L·H runs of the text (144 for GPT-2 small),
+        packed `per_run` to a graph run (by default as many as MAX_PACK and MAX_PACK_CELLS allow), each
+        through the gate like any other model run.
+
+        Its runs fetch only next-token scores, so they are kept apart from the texts waiting in `_run` (which
+        need every tensor): packed with those, they would make the whole run fetch and split everything."""
+        key = tuple(int(i) for i in ids)
+        c = self.config
+        clean = self.trace(key)
+        top = int(clean.logit_order()[0])
+        before = float(_prob(clean.logits[None, :], top)[0])
+        most = max(1, min(MAX_PACK, math.isqrt(MAX_PACK_CELLS) // len(key)))  # (k·T)² cells for k texts
+        per_run = most if per_run is None else max(1, min(per_run, most))
+        heads = [(b, h) for b in range(c.n_layer) for h in range(c.n_head)]
+        after = np.empty(len(heads))
+        runs = 0
+        for start in range(0, len(heads), per_run):
+            chunk = heads[start : start + per_run]
+            with self.gate(lambda: False):
+                logits = self.engine.next_token_logits(
+                    [(None, key)] * len(chunk), [Intervention(ablate=frozenset({head})) for head in chunk]
+                )  # [k, V]
+            after[start : start + len(chunk)] = _prob(logits, top)
+            runs += 1
+            with self._lock:
+                self.runs += 1
+                self.texts += len(chunk)
+        change = (after - before).reshape(c.n_layer, c.n_head)
+        return HeadSweep(token=top, prob=before, change=change, runs=runs)
+
+
+@dataclass(frozen=True)
+class HeadSweep:
+    """The change in the top next token's probability when each head alone is switched off."""
+
+    token: int  # the clean run's top next token
+    prob: float  # its probability in the clean run
+    change: np.ndarray  # [L, H]: its probability with that head switched off, minus `prob`
+    runs: int  # graph runs the sweep took
+
+
+def _key(ids: tuple[int, ...], intervention: Intervention | None) -> Hashable:
+    """A trace's cache key: its ids, with the intervention when there is one."""
+    return ids if intervention is None else (ids, intervention)
+
+
+def _prob(logits: np.ndarray, token: int) -> np.ndarray:
+    """softmax(logits)[:, token] in float64, for each row of [R, V]."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    return np.exp(z[:, token]) / np.exp(z).sum(axis=1)  # type: ignore[no-any-return]

@@ -6,6 +6,22 @@ may attend to (`attn_mask`, causal for one text) and which rows get next-token s
 last one for one text). So the same graph serves a full trace, an incremental one, and several texts packed
 into one run (model/runtime.py: their weights are read from memory once). Shapes: N new tokens, P earlier
 tokens, R rows with scores, C = n_embd, H heads, D = C/H, V vocab, L layers. There is no batch axis.
+
+Inputs (builder version 3):
+    input_ids [N], position_ids [N] int64; attn_mask [N, P+N] bool; logit_rows [R] int64;
+    past.{i}.k, past.{i}.v [H, P, D] for each block i;
+and the interventions (model/intervention.py), whose defaults leave every output bit-identical to a graph
+without them (x·1 and Where(false, ·, x) are exact), so they cost nothing in numbers and ~nothing in time:
+    head_mask [L, H, M] float32: block i's head h's attention probabilities are multiplied by
+        head_mask[i, h, row] (M = N: one value per new token's row; M = 1: the same for every row). Default 1.
+    patch.resid.mask [L+1, N] bool, patch.resid.values [L+1, M, C] float32: where mask[s, row] is set, the
+        residual stream at site s is replaced by values[s, row] (M = 1 broadcasts one row). Site 0 is
+        `embed.sum`, site i+1 is `block{i}.resid.out`. Default: nothing set.
+    patch.heads.mask [L, H, N] bool, patch.heads.values [L, H, M, D] float32: likewise for head h's output in
+        block i, `block{i}.attn.heads[h]`, before the heads are concatenated. Default: nothing set.
+The named outputs show the intervened values: `block{i}.attn.probs` is after the head mask (a head switched
+off has rows of zeros, as transformers returned its attentions), `embed.sum`, `block{i}.resid.out` and
+`block{i}.attn.heads` after any patch (a patched row no longer equals the sum or product it came from).
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 from model.config import GPT2Config
 from model.weights import Weights
 
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 OPSET = 20
 
 
@@ -46,9 +62,11 @@ def output_names(config: GPT2Config) -> list[str]:
 class GraphBuilder:
     """Collects nodes and initializers; each `make_*` method adds one sub-graph and returns its output."""
 
-    def __init__(self, weights: Weights, config: GPT2Config) -> None:
+    def __init__(self, weights: Weights, config: GPT2Config, interventions: bool = True) -> None:
         self.w = weights
         self.config = config
+        # False: the graph of builder version 2, without the intervention inputs (tests compare the two)
+        self.interventions = interventions
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
 
@@ -68,6 +86,35 @@ class GraphBuilder:
             self.initializers[name] = numpy_helper.from_array(value, name)
         return name
 
+    def before_patch(self, name: str) -> str:
+        """The name of a patchable tensor before its patch (the tensor itself when there are no patches)."""
+        return f"{name}/unpatched" if self.interventions else name
+
+    def make_patch(self, x: str, which: str, site: int, out: str) -> str:
+        """Where patch.{which}.mask[site] is set, take patch.{which}.values[site] instead of x.
+
+        mask [(H,) N] ─Unsqueeze─> [(H,) N, 1] ─┐
+        values [(H,) M, C or D] ────────────────Where(mask, values, x)─> out, shaped as x
+        """
+        if not self.interventions:
+            return x
+        i = self.const(f"index/{site}", np.array(site, np.int64))
+        last = self.const("axes/-1", np.array([-1], np.int64))
+        mask = self.node("Gather", [f"patch.{which}.mask", i], f"{out}/patch.mask", axis=0)
+        mask = self.node("Unsqueeze", [mask, last], f"{out}/patch.mask/col")
+        values = self.node("Gather", [f"patch.{which}.values", i], f"{out}/patch.values", axis=0)
+        return self.node("Where", [mask, values, x], out)
+
+    def make_head_mask(self, probs: str, i: int, out: str) -> str:
+        """softmax [H, N, P+N] · head_mask[i] [H, M] ─Unsqueeze─> [H, M, 1] ─Mul─> out [H, N, P+N]"""
+        if not self.interventions:
+            return probs
+        index = self.const(f"index/{i}", np.array(i, np.int64))
+        last = self.const("axes/-1", np.array([-1], np.int64))
+        mask = self.node("Gather", ["head_mask", index], f"{out}/head_mask", axis=0)
+        mask = self.node("Unsqueeze", [mask, last], f"{out}/head_mask/col")
+        return self.node("Mul", [probs, mask], out)
+
     # -- sub-graphs ----------------------------------------------------------------------------------
     def make_embedding(self) -> str:
         """ids, positions -> wte[ids] + wpe[positions]
@@ -77,7 +124,8 @@ class GraphBuilder:
         """
         tok = self.node("Gather", [self.param("wte.weight"), "input_ids"], "embed.token")
         pos = self.node("Gather", [self.param("wpe.weight"), "position_ids"], "embed.position")
-        return self.node("Add", [tok, pos], "embed.sum")
+        total = self.node("Add", [tok, pos], self.before_patch("embed.sum"))
+        return self.make_patch(total, "resid", 0, "embed.sum")  # patch site 0
 
     def make_layer_norm(self, x: str, prefix: str, out: str) -> str:
         """[N, C] -> [N, C], normalised over C with gain and bias."""
@@ -104,8 +152,9 @@ class GraphBuilder:
 
         ln1 ─c_attn─> [N, 3C] ─Split─> q, k_new, v_new ─> [H, N, D] each
         k = Concat(past k, k_new) [H, P+N, D]; v likewise
-        scores = q · kᵀ [H, N, P+N] ─÷√D─> scaled ─Where(allowed, ·, -inf)─> masked ─Softmax─> probs
-        heads = probs · v [H, N, D] ─Transpose, Reshape─> [N, C] ─c_proj─> attn.out
+        scores = q · kᵀ [H, N, P+N] ─÷√D─> scaled ─Where(allowed, ·, -inf)─> masked ─Softmax─>
+            ─·head_mask─> probs
+        heads = probs · v [H, N, D] ─patch─> heads ─Transpose, Reshape─> [N, C] ─c_proj─> attn.out
         """
         p, c = f"block{i}", self.config
         qkv = self.make_linear(x, f"h.{i}.attn.c_attn", f"{p}.qkv")
@@ -123,8 +172,10 @@ class GraphBuilder:
         scaled = self.node("Div", [scores, sqrt_d], f"{p}.attn.scaled")
         neg_inf = self.const("neg_inf", np.array(-np.inf, np.float32))
         masked = self.node("Where", [allowed, scaled, neg_inf], f"{p}.attn.masked")
-        probs = self.node("Softmax", [masked], f"{p}.attn.probs", axis=-1)
-        heads = self.node("MatMul", [probs, v], f"{p}.attn.heads")
+        softmax = f"{p}.attn.softmax" if self.interventions else f"{p}.attn.probs"
+        probs = self.make_head_mask(self.node("Softmax", [masked], softmax, axis=-1), i, f"{p}.attn.probs")
+        heads = self.node("MatMul", [probs, v], self.before_patch(f"{p}.attn.heads"))  # [H, N, D]
+        heads = self.make_patch(heads, "heads", i, f"{p}.attn.heads")
         merged = self.node("Transpose", [heads], f"{p}.attn.merged/nhd", perm=[1, 0, 2])
         shape = self.const("shape/NC", np.array([-1, c.n_embd], np.int64))
         merged = self.node("Reshape", [merged, shape], f"{p}.attn.merged")
@@ -143,7 +194,8 @@ class GraphBuilder:
         ln1 = self.make_layer_norm(x, f"h.{i}.ln_1", f"{p}.ln1")
         mid = self.node("Add", [x, self.make_attention(ln1, i, allowed)], f"{p}.resid.mid")
         ln2 = self.make_layer_norm(mid, f"h.{i}.ln_2", f"{p}.ln2")
-        return self.node("Add", [mid, self.make_mlp(ln2, i)], f"{p}.resid.out")
+        out = self.node("Add", [mid, self.make_mlp(ln2, i)], self.before_patch(f"{p}.resid.out"))
+        return self.make_patch(out, "resid", i + 1, f"{p}.resid.out")  # patch site i + 1
 
     def make_head(self, x: str, block_outputs: list[str]) -> None:
         """final.ln, then the tied head applied after every block at the rows `logit_rows` (the logit lens).
@@ -184,6 +236,13 @@ class GraphBuilder:
                 inputs.append(
                     helper.make_tensor_value_info(f"past.{i}.{kv}", f32, [c.n_head, "P", c.head_dim])
                 )
+        if self.interventions:  # see the module docstring; M is N or 1
+            L, H, C, D = c.n_layer, c.n_head, c.n_embd, c.head_dim
+            inputs += [helper.make_tensor_value_info("head_mask", f32, [L, H, "Mh"]),
+                       helper.make_tensor_value_info("patch.resid.mask", TensorProto.BOOL, [L + 1, "N"]),
+                       helper.make_tensor_value_info("patch.resid.values", f32, [L + 1, "Mr", C]),
+                       helper.make_tensor_value_info("patch.heads.mask", TensorProto.BOOL, [L, H, "N"]),
+                       helper.make_tensor_value_info("patch.heads.values", f32, [L, H, "Mp", D])]  # fmt: skip
         outputs = [helper.make_tensor_value_info(name, f32, None) for name in output_names(c)]
         graph = helper.make_graph(self.nodes, "gpt2_trace", inputs, outputs, list(self.initializers.values()))
         model = helper.make_model(
@@ -193,6 +252,6 @@ class GraphBuilder:
         return model
 
 
-def build_graph(weights: Weights, config: GPT2Config) -> onnx.ModelProto:
-    """GPT-2 as one ONNX model whose outputs are every named activation."""
-    return GraphBuilder(weights, config).build()
+def build_graph(weights: Weights, config: GPT2Config, interventions: bool = True) -> onnx.ModelProto:
+    """GPT-2 as one ONNX model whose outputs are every named activation (see the module docstring)."""
+    return GraphBuilder(weights, config, interventions).build()

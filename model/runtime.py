@@ -16,6 +16,7 @@ from model import graphcache
 from model.config import GPT2Config
 from model.graph import build_graph, output_names
 from model.graphcache import GRAPH_FILE, graph_dir
+from model.intervention import Intervention, graph_inputs
 from model.sources import BrokenModel, LoadedModel
 from model.trace import LazyTensors, Trace
 from model.weights import Weights, fingerprint
@@ -130,10 +131,11 @@ class Engine:
         return cls(lambda: loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir,
                    key=loaded.fingerprint, source=loaded.weights_source)  # fmt: skip
 
-    def _outputs(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One session run, its logits checked (see the class docstring)."""
+    def _outputs(self, feeds: dict[str, np.ndarray], names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """One session run fetching `names` (all by default), its scores checked (see the class docstring)."""
+        names = names or self.names
         session = self.session
-        out = dict(zip(self.names, session.run(self.names, feeds), strict=True))
+        out = dict(zip(names, session.run(names, feeds), strict=True))
         if _finite(out):
             return out
         with self._heal_lock:
@@ -143,7 +145,7 @@ class Engine:
                 log.warning("%s gave NaN or infinite logits; building its graph again from the weights",
                             self.source)  # fmt: skip
                 self._rebuild()
-        out = dict(zip(self.names, self.session.run(self.names, feeds), strict=True))
+        out = dict(zip(names, self.session.run(names, feeds), strict=True))
         if not _finite(out):
             raise BrokenModel(self._corrupt())
         return out
@@ -165,17 +167,14 @@ class Engine:
             raise ValueError(f"token ids must be in 0..{self.config.vocab_size - 1}")
         return array
 
-    def _run(self, texts: Sequence[tuple[Trace | None, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """One graph run for one or more texts, each (prefix or None, its new ids): their new tokens side by
-        side, their earlier keys and values side by side, each token allowed to see only its own text's
-        earlier tokens. Returns each text's outputs as a run of that text alone would give them (keys and
-        values past + new, attention [H, N, P+N], logits [1, V], lens.logits [L, V])."""
+    def _feeds(self, texts: Sequence[tuple[Trace | None, np.ndarray]],
+               interventions: Sequence[Intervention | None]) -> dict[str, np.ndarray]:  # fmt: skip
+        """The inputs of one graph run for one or more texts, each (prefix or None, its new ids): their new
+        tokens side by side, their earlier keys and values side by side, each token allowed to see only its
+        own text's earlier tokens, each text's rows with its own intervention."""
         cfg = self.config
-        pasts = [0 if prefix is None else prefix.n_tokens for prefix, _ in texts]
-        news = [len(ids) for _, ids in texts]
+        pasts, news, past_at, new_at = _layout(texts)
         n, p = sum(news), sum(pasts)
-        past_at = np.cumsum([0, *pasts])  # where each text's earlier keys start among the P
-        new_at = np.cumsum([0, *news])  # where each text's new tokens start among the N
         mask = np.zeros((n, p + n), dtype=bool)
         for b, nb in enumerate(news):
             rows = slice(new_at[b], new_at[b + 1])
@@ -196,10 +195,21 @@ class Engine:
                     feeds[f"past.{i}.{kv}"] = parts[0]
                 else:
                     feeds[f"past.{i}.{kv}"] = np.concatenate(parts, axis=1) if parts else self._empty
-        out = self._outputs(feeds)
+        spans = list(zip(new_at[:-1], pasts, news, strict=True))
+        return feeds | graph_inputs(cfg, spans, interventions)
+
+    def _run(self, texts: Sequence[tuple[Trace | None, np.ndarray]],
+             interventions: Sequence[Intervention | None]) -> list[dict[str, np.ndarray]]:  # fmt: skip
+        """One graph run for one or more texts (see `_feeds`). Returns each text's outputs as a run of that
+        text alone would give them (keys and values past + new, attention [H, N, P+N], logits [1, V],
+        lens.logits [L, V])."""
+        cfg = self.config
+        out = self._outputs(self._feeds(texts, interventions))
         if len(texts) == 1:
             return [out]
         r = len(texts)
+        pasts, _, past_at, new_at = _layout(texts)
+        p = sum(pasts)
         lens = out["lens.logits"].reshape(cfg.n_layer, r, -1)  # block by block, one row per text
         split: list[dict[str, np.ndarray]] = []
         for b in range(r):
@@ -220,35 +230,64 @@ class Engine:
             split.append(own)
         return split
 
-    def trace(self, ids: Sequence[int]) -> Trace:
-        """Run GPT-2 on `ids` and keep every activation."""
-        return self.run_many([(None, ids)])[0]
+    def trace(self, ids: Sequence[int], intervention: Intervention | None = None) -> Trace:
+        """Run GPT-2 on `ids` and keep every activation, with an intervention if one is given."""
+        return self.run_many([(None, ids)], [intervention])[0]
 
     def extend(self, prefix: Trace, new_ids: Sequence[int]) -> Trace:
-        """The trace of prefix.ids + new_ids, computing only the new positions (see `run_many`)."""
+        """The trace of prefix.ids + new_ids, computing only the new positions, under the prefix's own
+        intervention (see `run_many`)."""
         return self.run_many([(prefix, new_ids)])[0]
 
-    def run_many(self, texts: Sequence[tuple[Trace | None, Sequence[int]]]) -> list[Trace]:
+    def run_many(self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
+                 interventions: Sequence[Intervention | None] | None = None) -> list[Trace]:  # fmt: skip
         """The traces of several texts, each a prefix (a trace, or None for a fresh text) plus new ids, from
         one graph run: reading GPT-2's weights from memory is most of a short run's time, and it is done
-        once for all of them.
+        once for all of them. `interventions[b]` applies to text b (a text with a prefix keeps the prefix's
+        intervention; giving another one is an error).
 
         Under the causal mask earlier positions cannot change, so a prefix's keys and values are reused; the
         earlier rows of each attention matrix only gain columns for the new keys, which they may not see.
         The prefix's rows are joined to the new ones only when a tensor is first read.
         """
-        checked = [
-            (prefix, self.check_ids(ids, 0 if prefix is None else prefix.n_tokens)) for prefix, ids in texts
-        ]
-        outs = self._run(checked)
+        checked, chosen = self._checked(texts, interventions)
+        outs = self._run(checked, chosen)
         traces = []
-        for (prefix, array), new in zip(checked, outs, strict=True):
-            ids = tuple(int(i) for i in array)
+        for (prefix, array), new, i in zip(checked, outs, chosen, strict=True):
+            ids = tuple(int(t) for t in array)
             if prefix is None:
-                traces.append(Trace(ids=ids, config=self.config, tensors=new))
+                traces.append(Trace(ids=ids, config=self.config, tensors=new, intervention=i))
             else:
                 traces.append(self._joined(prefix, ids, new))
         return traces
+
+    def next_token_logits(
+        self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
+        interventions: Sequence[Intervention | None] | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Each text's next-token scores [R, V] from one graph run (as `run_many`), fetching nothing else."""
+        checked, chosen = self._checked(texts, interventions)
+        return self._outputs(self._feeds(checked, chosen), ["logits"])["logits"]
+
+    def _checked(self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
+                 interventions: Sequence[Intervention | None] | None,
+                 ) -> tuple[list[tuple[Trace | None, np.ndarray]], list[Intervention | None]]:  # fmt: skip
+        """The texts with their ids checked, and each one's intervention (empty ones as None)."""
+        chosen: list[Intervention | None] = []
+        checked = []
+        for b, (prefix, ids) in enumerate(texts):
+            past = 0 if prefix is None else prefix.n_tokens
+            array = self.check_ids(ids, past)
+            given = interventions[b] if interventions is not None else None
+            if prefix is not None:
+                if given and given != prefix.intervention:
+                    raise ValueError("a text extends its prefix under the prefix's own intervention")
+                given = prefix.intervention
+            if given:
+                given.check(self.config, past + array.size)
+            chosen.append(given or None)
+            checked.append((prefix, array))
+        return checked, chosen
 
     def _joined(self, prefix: Trace, ids: tuple[int, ...], new: dict[str, np.ndarray]) -> Trace:
         """The trace of prefix.ids + ids from the new positions' outputs, joined lazily to the prefix's."""
@@ -268,7 +307,8 @@ class Engine:
                 make = partial(_join, prefix, name, tail, axis)
                 size = tail.nbytes // tail.shape[axis] * (p + len(ids))
             pending[name] = (make, size)
-        return Trace(ids=prefix.ids + ids, config=self.config, tensors=LazyTensors(ready, pending))
+        tensors = LazyTensors(ready, pending)
+        return Trace(prefix.ids + ids, self.config, tensors, intervention=prefix.intervention)
 
     def _attention_joiner(self, name: str, tail: np.ndarray, prefix: Trace,
                           new: dict[str, np.ndarray]) -> Callable[[], np.ndarray]:  # fmt: skip
@@ -296,7 +336,17 @@ class Engine:
 
 def _finite(out: dict[str, np.ndarray]) -> bool:
     """Whether the scores GPT-2 ends with hold only finite numbers (NaN anywhere upstream reaches them)."""
-    return bool(np.isfinite(out["logits"]).all() and np.isfinite(out["lens.logits"]).all())
+    return all(np.isfinite(out[name]).all() for name in ("logits", "lens.logits") if name in out)
+
+
+def _layout(
+    texts: Sequence[tuple[Trace | None, np.ndarray]],
+) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """Earlier and new tokens of each text, and where each text's earlier keys start among the P and its new
+    tokens among the N."""
+    pasts = [0 if prefix is None else prefix.n_tokens for prefix, _ in texts]
+    news = [len(ids) for _, ids in texts]
+    return pasts, news, np.cumsum([0, *pasts]), np.cumsum([0, *news])
 
 
 def _join(prefix: Trace, name: str, tail: np.ndarray, axis: int) -> np.ndarray:

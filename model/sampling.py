@@ -1,4 +1,16 @@
-"""Turn next-token scores into a choice: temperature, top-k, top-p, then a seeded draw (pure numpy)."""
+"""Turn next-token scores into a choice: temperature, top-k, top-p, then a seeded draw (pure numpy).
+
+Every step reads the tokens in one order, the ranking: the highest score (logit) first, and equal scores by
+lower id. Dividing by a positive temperature and the softmax keep that order, so it is the order of the
+probabilities at every temperature, found once per text (`ranking`).
+- top-k keeps the first k of the ranking: exactly k tokens, a tie at the cut going to the lower ids, so
+  top-k 1 keeps greedy's token;
+- top-p keeps the shortest start of the ranking whose probability reaches p (top-p 1 keeps every token);
+- the draw lays the kept tokens' probabilities end to end in ranking order and takes the token under the
+  point u·(their total), with u in [0, 1) from the seed.
+So a filter that keeps every token draws exactly what no filter draws, and any filter can only move the draw
+up the ranking.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+
+BLOCK = 256  # the draw walks the ranked probabilities by blocks of this many
 
 
 @dataclass(frozen=True)
@@ -19,30 +33,32 @@ class Sampling:
     probs_all: np.ndarray  # softmax(scaled) before any filter [V]
     probs: np.ndarray  # renormalised over the kept set, zero elsewhere [V]
     kept_mass: float  # how much of probs_all the kept set holds
-    token: int  # the sampled id (the most likely one when greedy)
+    token: int  # the sampled id (the first of the ranking when greedy)
     greedy: bool
-    filtered: np.ndarray | None = field(default=None, repr=False)  # kept ids, most likely first; None: all
-    order: np.ndarray | None = field(default=None, repr=False)  # logit_order(logits), when known
+    order: np.ndarray = field(repr=False)  # every id, ranked (`ranking`) [V]
+    filtered: np.ndarray | None = field(default=None, repr=False)  # the kept ids, ranked; None: every id
 
     @property
     def kept_count(self) -> int:
-        """How many ids top-k / top-p keep (the whole vocabulary when neither is set)."""
+        """How many ids top-k / top-p keep (the whole vocabulary when they cut nothing)."""
         return self.probs.size if self.filtered is None else self.filtered.size
 
     def kept_top(self, n: int) -> np.ndarray:
-        """The n most likely kept ids, most likely first, without sorting the whole vocabulary."""
-        if self.filtered is not None:
-            return self.filtered[:n]
-        return self.top(n)
+        """The first n kept ids of the ranking."""
+        return self.filtered[:n] if self.filtered is not None else self.top(n)
 
     @cached_property
     def kept(self) -> np.ndarray:
-        """Every kept id, most likely first (sorts the vocabulary when nothing was filtered)."""
+        """Every kept id, ranked."""
         return self.kept_top(self.kept_count)
 
     def top(self, n: int) -> np.ndarray:
-        """The n most likely ids before filtering, most likely first."""
-        return _likeliest(self.probs_all, n, self.order)
+        """The first n ids of the ranking, before filtering."""
+        return self.order[:n]
+
+    def rank(self, token: int) -> int:
+        """Where `token` stands in the ranking, counted from 1."""
+        return int(np.flatnonzero(self.order == token)[0]) + 1
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -53,30 +69,31 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e
 
 
-def _top_ids(p: np.ndarray, n: int) -> np.ndarray:
-    """Ids of the n largest entries, largest first (ties broken by lower id)."""
-    n = min(n, p.size)
-    part = np.argpartition(p, p.size - n)[p.size - n :] if n < p.size else np.arange(p.size)
-    return part[np.lexsort((part, -p[part]))]
+def ranking(logits: np.ndarray) -> np.ndarray:
+    """Every id, highest score first, equal scores by lower id: [V] -> [V].
+
+    float32 scores (the model's) take one sort of 64-bit keys: the score's bits turned into an unsigned
+    integer that sorts highest score first, then the id. Other dtypes take a stable sort."""
+    x = np.asarray(logits).reshape(-1)
+    if x.dtype != np.float32:
+        return np.argsort(-x, kind="stable")  # stable: equal scores keep id order (-0.0 equals 0.0)
+    bits = (x + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0, so equal scores tie
+    up = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(1 << 31))  # floats -> uints in the same order
+    keys = (~up).astype(np.uint64) << np.uint64(32) | np.arange(x.size, dtype=np.uint64)  # [V]
+    return (np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
-def _likeliest(p: np.ndarray, n: int, order: np.ndarray | None) -> np.ndarray:
-    """`_top_ids(p, n)`, read off `order` (the logits' order, the same as p's) when it is long enough."""
-    return order[:n] if order is not None and n <= order.size else _top_ids(p, n)
+def logit_order(logits: np.ndarray) -> np.ndarray:
+    """The ranking of a text's next-token scores, the same at every temperature: found once per text."""
+    return ranking(logits)
 
 
-def logit_order(logits: np.ndarray, n: int = 256) -> np.ndarray:
-    """The n highest-scoring ids, highest first: the order of the probabilities at every temperature (dividing
-    by a positive temperature and the softmax keep the order), so it can be found once per text."""
-    return _top_ids(np.asarray(logits).reshape(-1), n)
-
-
-def _nucleus(p: np.ndarray, top_p: float, order: np.ndarray | None = None) -> np.ndarray:
-    """The smallest set of ids, most likely first, whose total probability is at least top_p."""
-    for n in (256, 4096, p.size):  # usually a few hundred ids hold the mass: avoid sorting all V
-        ids = _likeliest(p, n, order)
+def _nucleus(p: np.ndarray, order: np.ndarray, top_p: float) -> np.ndarray:
+    """The shortest start of the ranking whose total probability is at least top_p."""
+    for n in (BLOCK, 4096, p.size):  # usually a few hundred ids hold the mass: sum no more than needed
+        ids = order[:n]
         cum = np.cumsum(p[ids])
-        if cum[-1] >= top_p or n == p.size:
+        if cum[-1] >= top_p or n >= p.size:
             count = int(np.searchsorted(cum, top_p - 1e-12) + 1)  # first prefix whose mass reaches top_p
             return ids[: min(count, ids.size)]
     raise AssertionError("unreachable")
@@ -102,46 +119,60 @@ def sample(logits: np.ndarray, temperature: float = DEFAULT_TEMPERATURE, top_k: 
            order: np.ndarray | None = None) -> Sampling:  # fmt: skip
     """Scale by temperature, keep the top-k and then the top-p nucleus, renormalise, draw with `seed`.
 
-    `order` is optional: `logit_order(logits)`, computed once per text, saves a partial sort per call."""
+    Top-k keeps exactly k ids, the first k of the ranking (equal scores: lower id first); top-p 1 keeps all.
+    `order` is optional: `logit_order(logits)`, found once per text, saves a sort per call."""
     logits = np.asarray(logits).reshape(-1)
     check_controls(temperature, top_k, top_p, logits.size)
+    order = ranking(logits) if order is None else order
+    assert order.size == logits.size, "order: the whole ranking, as logit_order gives it"
     scaled = logits.astype(np.float64) / temperature
     probs_all = softmax(scaled)
-    kept = _likeliest(probs_all, top_k, order) if top_k is not None else None
-    if top_p is not None:
-        if kept is None:
-            kept = _nucleus(probs_all, top_p, order)
+    n = logits.size if top_k is None else top_k  # how many of the ranking are kept
+    if top_p is not None and top_p < 1:
+        if n == logits.size:
+            n = _nucleus(probs_all, order, top_p).size
         else:  # nucleus of the top-k set, renormalised
-            sub = probs_all[kept] / probs_all[kept].sum()
-            cum = np.cumsum(sub)
-            kept = kept[: int(np.searchsorted(cum, top_p - 1e-12) + 1)]
-    if kept is None:  # no filter: keep everything, and never sort the vocabulary
-        probs, kept_mass = probs_all, 1.0
-        token = int(np.argmax(probs_all)) if greedy else _draw(None, probs_all, seed)
+            cum = np.cumsum(probs_all[order[:n]] / probs_all[order[:n]].sum())
+            n = min(int(np.searchsorted(cum, top_p - 1e-12) + 1), n)
+    u = np.random.default_rng(seed).random()
+    token = int(order[0]) if greedy else _draw(probs_all, order[:n], u)
+    if n == logits.size:  # nothing cut (also when a filter keeps every token)
+        probs, kept_mass, kept = probs_all, 1.0, None
     else:
+        kept = order[:n]
         probs = np.zeros_like(probs_all)
         kept_mass = float(probs_all[kept].sum())
         probs[kept] = probs_all[kept] / kept_mass
-        token = int(kept[0]) if greedy else _draw(kept, probs[kept], seed)
     return Sampling(
-        temperature, top_k, top_p, scaled, probs_all, probs, kept_mass, token, greedy, kept, order
+        temperature, top_k, top_p, scaled, probs_all, probs, kept_mass, token, greedy, order, kept
     )
 
 
-def _draw(ids: np.ndarray | None, p: np.ndarray, seed: int) -> int:
-    """One id drawn with probabilities p by inverting their running total with a seeded uniform number
-    (`ids` None: the ids are the positions in p).
+def _draw(p: np.ndarray, ranked: np.ndarray, u: float) -> int:
+    """The id under the point u·(total probability of `ranked`) when their probabilities are laid end to
+    end in ranking order.
 
-    The running total is found block by block (the sums of blocks of 256, then within one block), which is
-    the same inversion without a sequential pass over the whole vocabulary."""
-    u = np.random.default_rng(seed).random()
-    outer = np.cumsum(np.add.reduceat(p, np.arange(0, p.size, BLOCK)))
-    target = u * outer[-1]
-    b = min(int(np.searchsorted(outer, target, side="right")), outer.size - 1)
-    inner = np.cumsum(p[b * BLOCK : (b + 1) * BLOCK])
-    k = min(int(np.searchsorted(inner, target - (outer[b - 1] if b else 0.0), side="right")), inner.size - 1)
-    i = b * BLOCK + k
-    return i if ids is None else int(ids[i])
+    The running total is found block by block: the first block alone (it usually holds the point), else the
+    sums of all blocks of BLOCK ids, then the running total within the one block holding the point. So a
+    draw never runs through the whole vocabulary one id at a time."""
+    if ranked.size < p.size:
+        cum = np.cumsum(np.take(p, ranked, mode="clip"))  # [n]
+        return int(ranked[_invert(cum, u * cum[-1])])
+    point = u * p.sum()  # every id kept: the total without gathering them
+    first = np.cumsum(p[ranked[:BLOCK]])  # [BLOCK]
+    if point < first[-1] or ranked.size <= BLOCK:
+        return int(ranked[_invert(first, point)])
+    rest = ranked[BLOCK:]
+    ranked_p = np.take(p, rest, mode="clip")  # [V - BLOCK] ("clip": the ids are valid, skip the checks)
+    sums = np.add.reduceat(ranked_p, np.arange(0, rest.size, BLOCK))  # [blocks] in ranking order
+    running = first[-1] + np.cumsum(sums)
+    b = _invert(running, point)
+    inner = np.cumsum(ranked_p[b * BLOCK : (b + 1) * BLOCK])  # [BLOCK]
+    return int(rest[b * BLOCK + _invert(inner, point - (running[b - 1] if b else first[-1]))])
 
 
-BLOCK = 256
+def _invert(cum: np.ndarray, point: float) -> int:
+    """Where `point` falls on a running total: the first i with cum[i] > point (past the end, by rounding:
+    the last i that adds to the total)."""
+    i = int(np.searchsorted(cum, point, side="right"))
+    return i if i < cum.size else int(np.searchsorted(cum, cum[-1]))

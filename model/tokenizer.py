@@ -12,6 +12,10 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 
 REPLACEMENT = "\ufffd"
+# GPT-2's one special token: it separated documents in training. Typed text never becomes it: `encode` reads
+# every character as text (as tiktoken's encode_ordinary does), so "<|endoftext|>" typed is seven tokens.
+END_OF_TEXT = "<|endoftext|>"
+END_OF_TEXT_ID = 50256
 
 
 def _show_bytes(err: UnicodeError) -> tuple[str, int]:

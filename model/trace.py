@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.config import GPT2Config
+from model.intervention import Intervention
 from model.sampling import logit_order
 
 
@@ -61,6 +62,7 @@ class Trace:
     ids: tuple[int, ...]
     config: GPT2Config
     tensors: Mapping[str, np.ndarray] = field(repr=False)
+    intervention: Intervention | None = None  # what was done to the model for this run, if anything
     # results worked out from the tensors once (a cached trace serves many requests), e.g. the lens
     derived: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
@@ -105,7 +107,7 @@ class Trace:
         return x.mean(axis=-1), x.std(axis=-1)
 
     def logit_order(self) -> np.ndarray:
-        """The likeliest next-token ids at any temperature, most likely first (cached; see logit_order)."""
+        """Every next-token id ranked, the same at any temperature (cached; see model/sampling.py)."""
         if (cached := self.derived.get("logit_order")) is None:
             cached = self.derived["logit_order"] = logit_order(self.logits)
         return cached  # type: ignore[return-value]

@@ -36,8 +36,14 @@ class TraceOut(BaseModel):
     )
 
 
+# How model/sampling.py ranks tokens; top-k, top-p and the draw all read this order.
+RANKING = "highest logit first, equal logits by lower id"
+TOP_K = "keep the first k of the ranking: exactly k, a tie at the cut going to the lower id"
+TOP_P = "keep the shortest start of the ranking that holds this much probability; 1 keeps every token"
+
+
 class Candidate(BaseModel):
-    rank: int = Field(description="1 = most likely before filtering")
+    rank: int = Field(description=f"place in the ranking ({RANKING}), from 1")
     id: int
     text: str
     label: str
@@ -151,18 +157,22 @@ def api_predict(
     request: Request,
     text: Text,
     model: ModelName = None,
-    temperature: Annotated[
-        float, Query(ge=0.01, le=100, description="logits are divided by it")
-    ] = DEFAULT_TEMPERATURE,
-    top_k: Annotated[int | None, Query(ge=1, description="keep only the k most likely")] = None,
-    top_p: Annotated[
-        float | None, Query(gt=0, le=1, description="keep the smallest set holding this much probability")
-    ] = None,
-    seed: Annotated[int, Query(ge=0, le=2**32 - 1, description="seed of the draw")] = 0,
+    temperature: Annotated[float, Query(ge=0.01, le=100, description="logits are divided by it")] = (
+        DEFAULT_TEMPERATURE
+    ),
+    top_k: Annotated[int | None, Query(ge=1, description=TOP_K)] = None,
+    top_p: Annotated[float | None, Query(gt=0, le=1, description=TOP_P)] = None,
+    seed: Annotated[
+        int, Query(ge=0, le=2**32 - 1, description="picks the draw's point: same seed, same draw")
+    ] = 0,
     n: Annotated[int, Query(ge=1, le=100, description="how many candidates to list")] = 10,
-    greedy: Annotated[bool, Query(description="take the most likely instead of drawing")] = False,
+    greedy: Annotated[bool, Query(description="take the first of the ranking instead of drawing")] = False,
 ) -> PredictOut:
-    """The next-token distribution after the text: temperature, top-k, top-p, softmax, a seeded draw."""
+    """The next-token distribution after the text: temperature, top-k, top-p, softmax, a seeded draw.
+
+    Every step reads one ranking: highest logit first, equal logits by lower id. Top-k and top-p keep a start
+    of it; the draw lays the kept probabilities end to end in that order and takes the token under a point
+    the seed picks. So a filter that keeps every token draws what no filter draws."""
     gpt2, tokens = _tokens(request, text, model)
     try:
         check_controls(temperature, top_k, top_p, gpt2.config.vocab_size)
@@ -185,7 +195,6 @@ def api_predict(
             kept=bool(s.probs[i] > 0),
         )
 
-    rank_of_sampled = int((s.probs_all > s.probs_all[s.token]).sum()) + 1
     return PredictOut(
         model=gpt2.name,
         trained=gpt2.loaded.trained,
@@ -196,7 +205,7 @@ def api_predict(
         seed=seed,
         kept_count=s.kept_count,
         kept_mass=s.kept_mass,
-        sampled=candidate(rank_of_sampled, s.token),
+        sampled=candidate(s.rank(s.token), s.token),
         top=[candidate(r + 1, int(i)) for r, i in enumerate(s.top(n))],
     )
 

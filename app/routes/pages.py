@@ -40,7 +40,7 @@ from app.views.numbers import table_names
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import Fan, fan_view, layout, overview_view
 from app.views.residual import residual_view
-from app.views.tokens import chip_groups, chips
+from app.views.tokens import chip_groups, chips, end_of_text_note
 from app.views.tour import link_to, tour_target, tour_view
 from model import Sampling, Token, Trace
 
@@ -236,6 +236,7 @@ def piece_context(
         "oob": False,
         "chips": all_chips,
         "chip_groups": chip_groups(r.tokens, all_chips),
+        "end_of_text": end_of_text_note(state.text),
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
         "panel": panel,

@@ -85,7 +85,7 @@ def _candidates(s: Sampling) -> tuple[list[int], list[int]]:
     ranks = list(range(1, len(ids) + 1))
     if s.token not in ids:
         ids.append(s.token)
-        ranks.append(int((s.probs_all > s.probs_all[s.token]).sum()) + 1)
+        ranks.append(s.rank(s.token))
     return ids, ranks
 
 
@@ -224,8 +224,9 @@ def _logits_table(trace: Trace, s: Sampling, tok: Callable[[int], Token], column
     values = np.asarray([[float(every[c][i]) for c in columns] for i in ids])
     return DataTable(
         "logits",
-        _("the likeliest next tokens at the last position; prob_all: softmax over the whole vocabulary, "
-          "prob: after top-k and top-p"),
+        _("the likeliest next tokens at the last position; rank: highest logit first, equal logits by "
+          "lower id (top-k, top-p and the draw read this order); prob_all: softmax over the whole "
+          "vocabulary, prob: after top-k and top-p"),
         [int(logits.size)],
         ["rank", "token", "id"],
         [[r, tok(i).label, i] for r, i in zip(ranks, ids, strict=True)],

@@ -25,7 +25,7 @@ BAR_WIDTH = 200.0
 
 @dataclass(frozen=True)
 class Bar:
-    rank: int  # 1 = most likely before filtering
+    rank: int  # place in the ranking (model/sampling.py), from 1
     id: int
     label: str
     logit: str
@@ -194,8 +194,7 @@ def output_view(
     bars = [_bar(r + 1, int(i), s, logits, tok) for r, i in enumerate(top)]
     extra = None
     if s.token not in {b.id for b in bars}:
-        rank = int((s.probs_all > s.probs_all[s.token]).sum()) + 1
-        extra = _bar(rank, s.token, s, logits, tok)
+        extra = _bar(s.rank(s.token), s.token, s, logits, tok)
     greedy = int(s.kept_top(1)[0])
     return Output(
         temperature=fmt_float(state.temperature),

@@ -15,6 +15,7 @@ from app.state import State
 from app.views.common import show
 from app.views.links import Link, link
 from model import Token
+from model.tokenizer import END_OF_TEXT, END_OF_TEXT_ID
 
 MAX_GROUP = 8  # tokens one character group may span (a UTF-8 character has at most 4 bytes)
 
@@ -75,6 +76,17 @@ def character_groups(tokens: Sequence[Token]) -> list[tuple[int, int, str]]:
 def whole_text(text: str) -> str:
     """The characters of a group as shown beside it: surrounding spaces dropped, the rest made visible."""
     return show(text.strip() or text)
+
+
+def end_of_text_note(text: str) -> str | None:
+    """What the panel says when the text holds GPT-2's end-of-text marker, and why it reads it as it does."""
+    if END_OF_TEXT not in text:
+        return None
+    return _(
+        "“{marker}” in your text is read as its characters, several ordinary tokens, not as GPT-2's "
+        "end-of-text token (id {id}): typed text is always plain text here, so typing cannot insert the "
+        "marker that separated documents in GPT-2's training."
+    ).format(marker=END_OF_TEXT, id=END_OF_TEXT_ID)
 
 
 def chips(tokens: Sequence[Token], state: State, n_generated: int) -> list[Chip]:

@@ -66,7 +66,8 @@ def explain_output(
         say(
             _(
                 "Top-k keeps only the k likeliest tokens and shares their probability out again so that it "
-                "adds up to 100%; every other token gets 0."
+                "adds up to 100%; every other token gets 0. When logits are equal, the lower id counts as "
+                "likelier, so exactly k are kept."
             )
         )
         say(
@@ -96,8 +97,9 @@ def explain_output(
     else:  # sampling
         say(
             _(
-                "Finally one token is drawn at random, each with its probability; the seed ({seed}) makes "
-                "the draw repeatable. This time it is {tok} (id {id}), which had {p}."
+                "Finally one token is drawn at random, each with its probability: the kept probabilities are "
+                "laid end to end, likeliest first, and the seed ({seed}) picks a point along them, so the "
+                "same seed draws the same token. This time it is {tok} (id {id}), which had {p}."
             ),
             seed=state.seed + len(state.gen),
             tok=q(tok(s.token)),

@@ -33,3 +33,14 @@ def small(graph_cache: Path):
     """GPT-2 small's shapes (12 layers, 12 heads, 768 wide) with seeded random weights."""
     loaded = synthetic_model("random-gpt2", GPT2Config(), seed=1)
     return loaded, Engine(loaded.weights, loaded.config, threads=2, cache_dir=graph_cache)
+
+
+@pytest.fixture(scope="module")
+def small_hf(small):
+    """transformers' PyTorch GPT-2 holding the `small` model's weights (needs torch)."""
+    torch = pytest.importorskip("torch")
+    from tests.model.torch_gpt2 import hf_model
+
+    loaded, _ = small
+    torch.set_num_threads(2)
+    return hf_model(loaded.weights, loaded.config)

@@ -12,15 +12,6 @@ pytestmark = [pytest.mark.parity]
 TEXT = "Data visualization empowers users to see what a model computes, one number at a time. " * 8
 
 
-@pytest.fixture(scope="module")
-def small_hf(small):
-    from tests.model.torch_gpt2 import hf_model
-
-    loaded, _ = small
-    torch.set_num_threads(2)
-    return hf_model(loaded.weights, loaded.config)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("n_tokens", [1, 7, 64])
 def test_gpt2_small_shaped_parity(small, small_hf, tokenizer, n_tokens):

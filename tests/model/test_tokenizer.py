@@ -23,6 +23,17 @@ def test_vocabulary_is_gpt2s(tokenizer):
     assert tokenizer.token(50256).text == "<|endoftext|>"
 
 
+def test_typed_end_of_text_is_plain_text(tokenizer):
+    """The marker typed by a user is read as its characters, never as the special token 50256."""
+    from model.tokenizer import END_OF_TEXT, END_OF_TEXT_ID
+
+    assert tokenizer.token(END_OF_TEXT_ID).text == END_OF_TEXT
+    ids = tokenizer.encode(f"Hello {END_OF_TEXT}World")
+    assert END_OF_TEXT_ID not in ids
+    labels = [t.label for t in tokenizer.tokens(ids)]
+    assert labels == ["Hello", " <", "|", "end", "of", "text", "|", ">", "World"]
+
+
 def test_labels_decode_each_id_alone(tokenizer):
     labels = [t.label for t in tokenizer.tokens(tokenizer.encode("Data visualization"))]
     assert labels == ["Data", " visualization"]  # a real space, not byte-level "Ġ"

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model import GPT2, sample
+from tests.web.conftest import parse
 
 TEXT = "Data visualization empowers users to"
 
@@ -68,6 +69,23 @@ def test_predict_matches_the_sampler(client: TestClient, gpt2: GPT2) -> None:
     assert body["sampled"]["id"] == s.token
     assert [c["id"] for c in body["top"]] == [int(i) for i in s.top(5)]
     assert [c["prob"] for c in body["top"]] == pytest.approx([s.probs[i] for i in s.top(5)])
+
+
+def test_predict_draws_by_the_ranking_the_docs_state(client: TestClient, gpt2: GPT2) -> None:
+    """A filter that keeps everything draws what no filter draws, for the API as for the page; the drawn
+    token's rank is its place in the ranking; the API's docs state the ranking and the tie rule."""
+    order = gpt2.trace(gpt2.tokenizer.encode(TEXT)).logit_order()
+    for seed in range(6):
+        base = {"text": TEXT, "temperature": "3", "seed": str(seed)}
+        plain = client.get("/api/predict", params=base).json()["sampled"]
+        for extra in ({"top_p": "1"}, {"top_k": "50257"}):
+            assert client.get("/api/predict", params={**base, **extra}).json()["sampled"] == plain
+        assert plain["rank"] == order.tolist().index(plain["id"]) + 1
+        page = parse(client.get("/", params=base).text).one("section", id="output")
+        assert int(page["data-sampled"]) == plain["id"]
+    params = client.get("/openapi.json").json()["paths"]["/api/predict"]["get"]["parameters"]
+    top_k = next(p for p in params if p["name"] == "top_k")
+    assert "exactly k, a tie at the cut going to the lower id" in top_k["description"]
 
 
 def test_predict_greedy_takes_the_top_token(client: TestClient, gpt2: GPT2) -> None:

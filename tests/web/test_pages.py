@@ -46,6 +46,18 @@ def test_token_chips_show_the_tokenizers_ids(client: TestClient, gpt2: GPT2) -> 
     assert "sel" in chips[-1]["class"]  # the last token is selected by default
 
 
+def test_the_tokens_panel_says_how_it_read_end_of_text(client: TestClient) -> None:
+    text = "The end.<|endoftext|>Once upon a time"
+    page = parse(client.get("/", params={"text": text}).text)
+    chips = page.all("a", data_id="*", data_position="*")
+    assert 50256 not in [int(c["data-id"]) for c in chips]
+    note = "“<|endoftext|>” in your text is read as its characters, several ordinary tokens, not as GPT-2's"
+    assert note in page.all_text and "(id 50256)" in page.all_text
+    assert "end-of-text" not in parse(client.get("/", params={"text": TEXT}).text).all_text
+    zh = parse(client.get("/", params={"text": text, "lang": "zh-CN"}).text).all_text
+    assert "“<|endoftext|>”按普通字符读取" in zh
+
+
 def test_selected_token_is_marked(client: TestClient) -> None:
     page = parse(client.get("/", params={"text": TEXT, "token": "2"}).text)
     chips = page.all("a", data_id="*", data_position="*")
