@@ -90,7 +90,8 @@ def serve(args: argparse.Namespace) -> int:
     from app.logs import logging_config  # uvicorn's, plus Glassbox's loggers; no query strings logged
 
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=logging_config())  # fmt: skip
+                workers=settings.workers, log_config=logging_config(),
+                forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
     return 0
 
 

@@ -22,6 +22,7 @@ from app import i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.pieces import PieceCache
+from app.proxy import ProxyHeaders
 from app.settings import Settings
 
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
@@ -160,4 +161,5 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     limits.install(app, settings)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeaders, settings=settings)  # outermost: sees every answer, cached or not
     return app
