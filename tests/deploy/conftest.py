@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench.cluster import Cluster, missing_tools
+from tests.classroom.conftest import make_client, tiny  # noqa: F401  (apps of the tiny model, for test_headers)
 
 
 def need_nginx() -> None:
@@ -26,8 +26,3 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     need_nginx()
     with Cluster(3, model="tiny", prefix=tmp_path_factory.mktemp("cluster")) as started:
         yield started
-
-
-def dump_logs(prefix: Path) -> str:
-    """The end of every log of a cluster, for a failing assert's message."""
-    return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(prefix.glob("*.log")))

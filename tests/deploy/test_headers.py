@@ -4,44 +4,20 @@ every header a page depends on, and the replica's name when asked."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.loading import Serving
-from app.main import create_app
-from app.settings import Settings
-from app.state import REFERENCE_PROMPTS
-from model import GPT2, LoadedModel, load_model
+from app.state import REFERENCE_PROMPTS, quote_text
+from tests.classroom.conftest import MakeClient
 
 PUBLIC = "public, max-age=600"
 PRIVATE = "private, no-cache"
 EXAMPLE = REFERENCE_PROMPTS[2]
 
 
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    return load_model("tiny")
-
-
 @pytest.fixture
-def make_client(tiny: LoadedModel) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
-
-    def make(**settings: Any) -> TestClient:
-        app = create_app(Settings(**settings), Serving(gpt2=GPT2(tiny), source=tiny.description))
-        clients.append(TestClient(app).__enter__())
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def client(make_client: Callable[..., TestClient]) -> TestClient:
+def client(make_client: MakeClient) -> TestClient:
     return make_client()
 
 
@@ -67,15 +43,15 @@ def test_the_example_prompts_are_public_and_a_students_own_text_is_private(clien
 
 def test_every_link_on_an_examples_page_to_another_example_is_public(client: TestClient) -> None:
     page = client.get("/", params={"text": EXAMPLE}).text
-    links = {p: page.count(f'href="/?text={p.replace(" ", "+")}') for p in REFERENCE_PROMPTS}
+    links = {p: page.count(f'href="/?text={quote_text(p)}') for p in REFERENCE_PROMPTS}
     assert all(links.values()), links
     for prompt in REFERENCE_PROMPTS:
-        start = page.index(f'href="/?text={prompt.replace(" ", "+")}') + len('href="')
+        start = page.index(f'href="/?text={quote_text(prompt)}') + len('href="')
         url = page[start : page.index('"', start)].replace("&amp;", "&")
         assert client.get(url).headers["Cache-Control"] == PUBLIC, url
 
 
-def test_refusals_errors_and_live_counters_are_never_stored(make_client: Callable[..., TestClient]) -> None:
+def test_refusals_errors_and_live_counters_are_never_stored(make_client: MakeClient) -> None:
     client = make_client(rate_limit=0.01, rate_burst=3)
     assert client.get("/healthz").headers["Cache-Control"] == "no-store"
     assert client.get("/api/stats").headers["Cache-Control"] == "no-store"
@@ -104,7 +80,7 @@ def test_the_page_names_in_vary_every_header_it_depends_on(client: TestClient) -
 
 
 def test_the_replica_header_names_the_host_and_port_only_when_asked(
-    make_client: Callable[..., TestClient],
+    make_client: MakeClient,
 ) -> None:
     assert "X-Glassbox-Replica" not in make_client().get("/healthz").headers
     named = make_client(replica_header=True, port=8123)
