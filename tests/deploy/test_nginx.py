@@ -3,6 +3,7 @@ killed in the middle of a run, and the client's real address reaching the rate l
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
-from app.state import REFERENCE_PROMPTS
+from app.state import REFERENCE_PROMPTS, quote_text
 from bench.cluster import REPLICA, Cluster
 from tests.deploy.conftest import need_nginx
 
@@ -132,6 +133,10 @@ def test_killing_a_replica_mid_run_loses_no_get_and_it_takes_its_texts_back(clus
     assert [a for a in answers if a[2] != 200] == []
     later = [a for a in sorted(answers)[killed_after + 8 :] if a[1] in its_texts]
     assert later and all(replica != victim.name for *_, replica in later)  # the others answered for it
+    # nginx's log shows each retry (the dead replica's 502, then the next one's 200) and no student's text
+    log = cluster.nginx_log.read_text()
+    assert re.search(rf'"127\.0\.0\.1:{victim.port}, 127\.0\.0\.1:\d+" "502, 200"', log)
+    assert not [t for t in texts if quote_plus(t) in log or quote_text(t) in log]
 
     # it comes back: once nginx's fail_timeout (10 s) has passed it is tried again and takes its texts
     victim.start()
