@@ -113,7 +113,8 @@ def serve(args: argparse.Namespace) -> int:
 
     uvicorn.run(target, factory=isinstance(target, str), host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=logging_config(),
-                timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **http_options(settings))  # fmt: skip
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS, forwarded_allow_ips=settings.trusted_proxies,
+                **http_options(settings))  # fmt: skip
     return 0
 
 

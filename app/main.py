@@ -22,6 +22,7 @@ from app import docs, i18n, limits, logs
 from app.loading import Serving, banner_text, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.pieces import PieceCache
+from app.proxy import ProxyHeaders
 from app.refusals import wants_json
 from app.settings import Settings
 from model.sources import BrokenModel
@@ -164,4 +165,5 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         return PlainTextResponse(f"Glassbox cannot answer: {err}", status_code=500)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ProxyHeaders, settings=settings)  # outermost: sees every answer, cached or not
     return app

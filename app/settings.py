@@ -35,3 +35,13 @@ class Settings(BaseSettings):
     piece_cache_mb: int = Field(
         64, ge=0, le=4096, description="drawn parts of pages shared by students on one text and view (MB)"
     )
+
+    # Behind a proxy (deploy/: nginx in front of several replicas)
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="addresses or networks (comma-separated; '*' for any) whose X-Forwarded-For header "
+        "names the client, for the rate limit and the logs",
+    )
+    replica_header: bool = Field(
+        False, description="send X-Glassbox-Replica: <host name>:<port> with every answer, to see routing"
+    )

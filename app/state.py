@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from app.i18n import LANGUAGES, _, normalize
 from model.sampling import DEFAULT_TEMPERATURE
@@ -166,9 +166,19 @@ def _quote(value: str) -> str:
     return quote_plus(value, safe=",")
 
 
+@lru_cache(maxsize=4096)
+def quote_text(text: str) -> str:
+    """The text as a browser sends it from htmx (JavaScript's encodeURIComponent, then the URL parser's %27
+    for '), so that a text has one spelling in every URL: nginx (deploy/) routes by the bytes of `text=`."""
+    return quote(text, safe="!()*")
+
+
 def to_url(params: Mapping[str, str], anchor: str = "") -> str:
     """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
-    query = "&".join(k if k == SAMPLING_MARK else f"{k}={_quote(value)}" for k, value in params.items())
+    query = "&".join(
+        k if k == SAMPLING_MARK else f"{k}={quote_text(value) if k == 'text' else _quote(value)}"
+        for k, value in params.items()
+    )
     return f"/?{query}" + (f"#{anchor}" if anchor else "")
 
 

@@ -16,8 +16,13 @@ its peak resident memory (VmHWM, summed over worker processes) and CPU time. Bud
 250 ms over the dynamic requests (static files excluded), 0 errors, 0 answers 503. Last line exactly
 `p95_ms=<number> errors=<int>`.
 
-    python bench/classroom.py [--students 300] [--arrive 60] [--seconds 90] [--workers 1] [--threads 0]
-                              [--pace 1]
+With `--replicas N`, the students go through Debian's nginx running deploy/'s site file in front of N
+single-worker servers (bench/cluster.py) instead of one server with `--workers`; the CPU counted is the
+replicas' and nginx's, and nginx's own cache hits are counted from its X-Cache-Status header.
+bench/scale_out.py runs both ways in one run and prints them side by side.
+
+    python bench/classroom.py [--students 300] [--arrive 60] [--seconds 90] [--workers 1 | --replicas N]
+                              [--threads 0] [--pace 1]
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 import httpx
+from cluster import Cluster  # bench/cluster.py, next to this script
 
 from app.state import REFERENCE_PROMPTS
 
 KINDS = ("page", "slider", "panel", "generate", "static")
+FRONT = "nginx-cache"  # statuses counted under this name are nginx's X-Cache-Status, not HTTP statuses
 BUDGET_MS = 250
 SUBJECTS = ("My grandmother", "The old lighthouse keeper", "A curious robot", "Our chemistry teacher",
             "The tired student", "A small green frog", "The city council", "Every good story")  # fmt: skip
@@ -105,6 +112,8 @@ class Student:
             return None
         self.timings[kind].append((time.perf_counter() - start) * 1000)
         self.statuses[f"{kind} {r.status_code}"] += 1
+        if cached := r.headers.get("X-Cache-Status"):  # nginx in front (--replicas): was it its copy?
+            self.statuses[f"{FRONT} {cached}"] += 1
         return r
 
     async def _get(self, url: str, params: dict[str, str] | None, headers: dict[str, str] | None) -> Reply:
@@ -286,6 +295,61 @@ def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 300)
     raise SystemExit(f"the server did not answer within {timeout:.0f} s")
 
 
+class Servers:
+    """What the students reach: one `glassbox serve --workers N`, or nginx in front of `--replicas N`."""
+
+    def __init__(self, args: argparse.Namespace, logs: Path) -> None:
+        self.args = args
+        self.logs = logs
+        self.cluster: Cluster | None = None
+        self.server: subprocess.Popen[bytes] | None = None
+        if args.replicas:
+            self.cluster = Cluster(
+                args.replicas, model=args.model, threads=args.threads, nginx_workers="auto", prefix=logs
+            )
+            self.base = self.cluster.base
+            self.shape = f"nginx in front of {args.replicas} single-worker replicas"
+        else:
+            self.port = free_port()
+            self.base = f"http://127.0.0.1:{self.port}"
+            self.shape = f"{args.workers} worker(s)"
+
+    def start(self) -> float:
+        """Start and wait until the students may come; the seconds it took."""
+        start = time.perf_counter()
+        if self.cluster is not None:  # the graph built once first, as `serve --workers N` does
+            export = [sys.executable, "-m", "app.cli", "export", "--model", self.args.model]
+            subprocess.run(export, check=True, capture_output=True)
+            self.cluster.start()
+            return time.perf_counter() - start
+        self.server = start_server(self.args, self.port, self.logs / "server.log")
+        return wait_ready(self.base, self.server)
+
+    def groups(self) -> dict[str, list[int]]:
+        """The processes serving, by part: the server and its workers, or each replica and nginx."""
+        if self.cluster is not None:
+            parts = {f"replica {i + 1}": r.proc for i, r in enumerate(self.cluster.replicas)}
+            parts["nginx"] = self.cluster.nginx
+            return {name: process_tree(proc.pid) for name, proc in parts.items() if proc is not None}
+        assert self.server is not None
+        return {"server": process_tree(self.server.pid)}
+
+    def pids(self) -> list[int]:
+        return [p for pids in self.groups().values() for p in pids]
+
+    def stats(self) -> list[dict[str, Any]]:
+        if self.cluster is not None:
+            return [r.stats() for r in self.cluster.replicas]
+        return worker_stats(self.base, self.args.workers)
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+        elif self.server is not None:
+            self.server.terminate()
+            self.server.wait(timeout=30)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=300)
@@ -293,35 +357,36 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=90, help="hard stop for the whole class")
     p.add_argument("--model", default="random-gpt2")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--replicas", type=int, default=0, help="N single-worker servers behind nginx instead")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads per run (0: one per core)")
     p.add_argument("--cache-dir", type=Path, default=None, help="GLASSBOX_CACHE for the built graph")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="think times x this (0: none, for a quick check)")
     args = p.parse_args()
+    if args.cache_dir:
+        os.environ["GLASSBOX_CACHE"] = str(args.cache_dir)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkdtemp(prefix="glassbox-classroom-")) / "server.log"
-    server = start_server(args, port, log)
+    servers = Servers(args, Path(tempfile.mkdtemp(prefix="glassbox-classroom-")))
     try:
-        ready = wait_ready(base, server)
-        print(f"server ready in {ready:.1f} s ({args.model}, {args.workers} worker(s), threads "
-              f"{args.threads or 'one per core'}); log: {log}")  # fmt: skip
-        pids = process_tree(server.pid)
+        ready = servers.start()
+        print(f"server ready in {ready:.1f} s ({args.model}, {servers.shape}, threads "
+              f"{args.threads or 'one per core'}); logs: {servers.logs}")  # fmt: skip
+        parts_before = {k: sum(cpu_seconds(p) for p in v) for k, v in servers.groups().items()}
+        pids = servers.pids()
         cpu_before = sum(cpu_seconds(p) for p in pids)
         load_before = os.getloadavg()[0]
         start, own_cpu = time.perf_counter(), time.process_time()
         timings, statuses, cut = asyncio.run(
-            classroom(base, args.students, args.arrive, args.seconds, args.seed, args.pace)
+            classroom(servers.base, args.students, args.arrive, args.seconds, args.seed, args.pace)
         )
         wall, own_cpu = time.perf_counter() - start, time.process_time() - own_cpu
-        pids = process_tree(server.pid)
+        pids = servers.pids()
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
+        parts = {k: sum(cpu_seconds(p) for p in v) - parts_before[k] for k, v in servers.groups().items()}
         peaks = [round(status_kb(p, "VmHWM") / 1024) for p in pids]
-        workers = worker_stats(base, args.workers)
+        workers = servers.stats()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop()
 
     print(f"\n{args.students} students in {wall:.1f} s; server CPU {cpu:.1f} s ({cpu / wall:.2f} cores), "
           f"this client's {own_cpu:.1f} s; load average before {load_before:.2f}, after "
@@ -332,13 +397,20 @@ def main() -> None:
         cells = [percentile(values, q) for q in (50, 95, 99, 100)]
         print(f"{kind:<10}{len(values):>7}" + "".join(f"{c:>10.1f}" for c in cells))
     retried = statuses.pop("retried on a new connection", 0)
+    front = {k.split(" ", 1)[1]: statuses.pop(k) for k in list(statuses) if k.startswith(FRONT)}
     codes = Counter(key.split(" ", 1)[1] for key in statuses.elements())
     busy = codes.get("503", 0)
     errors = sum(n for code, n in codes.items() if code not in ("200", "503")) + cut  # 503s: counted apart
     print(f"\nstatus counts: {dict(sorted(codes.items()))}; students cut off at the deadline: {cut}; "
           f"requests sent again after the server closed an idle connection: {retried}")  # fmt: skip
     print(f"503 answers: {busy}")
+    if front:
+        hits = front.get("HIT", 0)
+        print(f"nginx cache: hit rate {hits / sum(front.values()):.1%} ({hits} answers from nginx's copy, of "
+              f"{sum(front.values())}; {front})")  # fmt: skip
     print_stats(workers, cpu, args.students, args.arrive)
+    if len(parts) > 1:  # how the work fell on the replicas (the hash sends each text to one) and on nginx
+        print("CPU by part: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in parts.items()))
     print(f"server peak RSS: {sum(peaks)} MB over {len(pids)} process(es) {peaks}")
     p95 = percentile(dynamic, 95)
     verdict = "met" if p95 < BUDGET_MS and errors == 0 and busy == 0 else "MISSED"

@@ -332,7 +332,8 @@ def _page(request: Request) -> Response:
     else:
         html = env.get_template("page.html").render(context(request, r))
         headers = {}
-    headers["Vary"] = "HX-Request, HX-Target, Accept-Language"
+    # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
+    headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
     return HTMLResponse(html, status_code=status, headers=headers)
 
 

@@ -186,7 +186,7 @@ def test_permalink_to_copy_without_javascript(client: TestClient) -> None:
     page = parse(client.get("/", params={"text": TEXT, "layer": "2", "head": "4"}).text)
     box = page.one("input", id="permalink")
     assert "readonly" in box
-    assert box["value"].startswith("http://testserver/?text=Data+visualization")
+    assert box["value"].startswith("http://testserver/?text=Data%20visualization")
     assert query_of(box["value"])["head"] == "4"
 
 

@@ -34,7 +34,7 @@ def test_every_view_renders_full_page_and_fragment(client: TestClient, view: str
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert fragment.text.lstrip().startswith('<main id="page"')
-    assert fragment.headers["HX-Push-Url"].startswith("/?text=Data+visualization")
+    assert fragment.headers["HX-Push-Url"].startswith("/?text=Data%20visualization")
     assert f"view={view}" in fragment.headers["HX-Push-Url"]
 
 
