@@ -58,6 +58,11 @@ def negotiate(accept_language: str | None) -> str:
     return DEFAULT
 
 
+def reader_language(asked: str, accept_language: str | None) -> str:
+    """The reader's language: the one `asked` (a URL's `lang=`) if we have it, else the browser's choice."""
+    return normalize(asked) or negotiate(accept_language)
+
+
 @cache
 def catalog(lang: str) -> gettext.NullTranslations:
     """The compiled catalog of `lang` (English is the source language: no catalog needed)."""

@@ -63,7 +63,8 @@ class QueueStats:
 
 
 class RunQueue:
-    """Model runs, at most `max_running` at once and `queue_size` waiting; `slot()` wraps one run."""
+    """Model runs, at most `max_running` at once and `queue_size` waiting; `slot()` wraps one run. The served
+    model's Gate (model/gpt2.py)."""
 
     def __init__(self, max_running: int, queue_size: int, timeout: float) -> None:
         self.max_running = max_running
@@ -269,10 +270,11 @@ def tune_thread_pool(settings: Settings) -> None:
 
 
 def attach(app: FastAPI) -> None:
-    """Put the served model's runs through the app's queue (once the model is loaded)."""
+    """Put the served model's runs through the app's queue (once the model is loaded): the queue is the
+    model's Gate (model/gpt2.py), so the model waits on it without knowing the web layer."""
     serving = getattr(app.state, "serving", None)
     if serving is not None:
-        serving.gpt2.gate = app.state.run_queue.slot
+        serving.gpt2.gate = app.state.run_queue
 
 
 def install(app: FastAPI, settings: Settings) -> None:

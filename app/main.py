@@ -19,9 +19,9 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import i18n, limits, logs
-from app.loading import Serving, banner_text, load_for_serving
+from app.loading import Serving, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
-from app.pieces import PieceCache
+from app.service.site import Site
 from app.settings import Settings
 
 HTMX_FILE = Path(str(files("js_lib_htmx") / "static" / "htmx" / "htmx.min.js"))
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "serving", None) is None:
             app.state.serving = load_for_serving(settings)
-            app.state.banner = banner_text(app.state.serving)
+            app.state.site = Site.make(app.state.serving, settings, app.state.templates)
         # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs
         limits.attach(app)
         limits.tune_thread_pool(settings)
@@ -132,11 +132,12 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         lifespan=lifespan,
         redoc_url=None,
     )
+    # the serving parts the routes get through app/deps.py (the app's state holds them, and nothing else
+    # reads them from there but the middlewares and the dependencies)
     app.state.settings = settings
     app.state.serving = serving
-    app.state.banner = banner_text(serving) if serving is not None else None
     app.state.templates = make_templates()
-    app.state.piece_cache = PieceCache(settings.piece_cache_mb * 2**20) if settings.piece_cache_mb else None
+    app.state.site = Site.make(serving, settings, app.state.templates) if serving is not None else None
 
     from app.routes import api, export, pages
 

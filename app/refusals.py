@@ -38,7 +38,7 @@ def reader_language(headers: dict[str, str], query: str = "") -> str:
     """`lang=` of the address asked for, else of the page an htmx request came from, else the browser's."""
     current = urlsplit(headers.get("hx-current-url", "")).query
     asked = parse_qs(query).get("lang", [""])[0] or parse_qs(current).get("lang", [""])[0]
-    return i18n.normalize(asked) or i18n.negotiate(headers.get("accept-language"))
+    return i18n.reader_language(asked, headers.get("accept-language"))
 
 
 def wants_json(path: str) -> bool:

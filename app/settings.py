@@ -21,6 +21,17 @@ class Settings(BaseSettings):
     cache_mb: int = Field(512, ge=0, le=65536, description="trace cache size in MB")
     max_tokens: int = Field(256, ge=1, le=1024, description="longest prompt in tokens")
     max_chars: int = Field(4000, ge=1, le=100_000, description="longest prompt in characters")
+    public_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        description="the address students use, e.g. https://glassbox.example.edu: every permalink starts "
+        "with it (without it, only a Host header naming this server is used; others get relative links)",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names permalinks may be built from when public_url is unset "
+        "(default: localhost and this machine's names; '*' trusts any Host header)",
+    )
 
     # A lecture hall at once (app/line.py, app/limits.py): back-pressure, limits, an optional rate limit.
     concurrency: int = Field(4, ge=1, le=256, description="requests worked on at once per worker process")

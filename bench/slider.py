@@ -26,11 +26,21 @@ from typing import Any
 from classroom import free_port, wait_ready  # bench/classroom.py, next to this script
 from starlette.requests import Request
 
+from app import deps
 from app.loading import Serving
 from app.main import create_app
 from app.routes.pages import page
 from app.settings import Settings
 from model import GPT2, load_model, sample
+
+
+def route(request: Request) -> Any:
+    """The page route with its dependencies worked out as FastAPI would (app/deps.py)."""
+    site = deps.site(request)
+    lang = deps.language(request)
+    parsed = deps.parsed(request, site, lang)
+    return page(site, parsed, lang, deps.htmx_target(request), deps.base(request, site))
+
 
 TEXT = "Data visualization empowers users to see patterns"  # 8 tokens
 HX = {"HX-Request": "true", "HX-Target": "output"}
@@ -104,7 +114,7 @@ def server_ms(app: Any, repeats: int) -> tuple[float, float, float]:
     for t in temperatures(repeats):
         request = Request(scope(t))
         start = time.perf_counter()
-        page(request)
+        route(request)
         route_times.append((time.perf_counter() - start) * 1000)
     gpt2: GPT2 = app.state.serving.gpt2
     trace = gpt2.trace([t.id for t in gpt2.tokenize(TEXT)])

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from model.cache import TraceCache
 from model.runtime import Engine
@@ -19,10 +20,20 @@ MAX_PACK = 8  # texts in one model run at most
 MAX_PACK_CELLS = 16_384
 
 
-@contextmanager
-def no_gate(done: Callable[[], bool] | None = None) -> Iterator[bool]:
+class Gate(Protocol):
+    """Where every model run (not a cache hit) waits for its turn. `slot(done)` holds a turn for the body of
+    a `with` and gives True; it may stop waiting once `done()` says another run did the work, and then gives
+    False. A server implements it with a bounded queue (app/limits.py's RunQueue)."""
+
+    def slot(self, done: Callable[[], bool] | None = None) -> AbstractContextManager[bool]: ...
+
+
+class NoGate:
     """The gate of a GPT2 outside a server: every run goes at once."""
-    yield True
+
+    @contextmanager
+    def slot(self, done: Callable[[], bool] | None = None) -> Iterator[bool]:
+        yield True
 
 
 class _Job:
@@ -50,9 +61,7 @@ class GPT2:
         self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
         loaded.release()  # the graph holds the weights now
         self.cache = TraceCache(cache_bytes)
-        # Every model run (not a cache hit) happens inside `gate(done)`; a server puts a bounded queue here
-        # (app/limits.py), which stops waiting once `done()` says another run did the work.
-        self.gate: Callable[[Callable[[], bool]], AbstractContextManager[bool]] = no_gate
+        self.gate: Gate = NoGate()  # every model run happens inside `gate.slot(done)`
         self._waiting: list[_Job] = []
         self._lock = threading.Lock()
         self.runs = 0  # model runs
@@ -81,7 +90,7 @@ class GPT2:
         with self._lock:
             self._waiting.append(job)
         try:
-            with self.gate(job.future.done) as holding:
+            with self.gate.slot(job.future.done) as holding:
                 batch = self._take(job) if holding else []
                 if batch:
                     self._run_batch(batch)

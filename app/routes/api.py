@@ -6,10 +6,13 @@ import fnmatch
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from app.loading import Serving
+from app.deps import SiteDep
+from app.service.checks import model_problem, text_problem, token_problem
+from app.service.run import token_limit
+from app.service.site import Site
 from model import GPT2, Token, sample
 from model.sampling import check_controls
 
@@ -69,26 +72,16 @@ class Health(BaseModel):
     fallback: bool
 
 
-def _serving(request: Request) -> Serving:
-    return request.app.state.serving  # type: ignore[no-any-return]
-
-
-def _tokens(request: Request, text: str, model: str | None) -> tuple[GPT2, list[Token]]:
-    """Check the text and model name, then tokenize; HTTP 400 with a sentence when they are unusable."""
-    gpt2 = _serving(request).gpt2
-    settings = request.app.state.settings
-    if model and model.strip() != gpt2.name:
-        raise HTTPException(400, f"this server runs the model {gpt2.name!r}, not {model[:80]!r}")
-    if not text.strip():
-        raise HTTPException(400, "text is empty: give some text for GPT-2 to read")
-    if len(text) > settings.max_chars:
-        raise HTTPException(400, f"text has {len(text)} characters; the most is {settings.max_chars}")
-    tokens = gpt2.tokenize(text)
-    limit = min(settings.max_tokens, gpt2.config.n_positions)
-    if not tokens:
-        raise HTTPException(400, "text gives no tokens")
-    if len(tokens) > limit:
-        raise HTTPException(400, f"text is {len(tokens)} tokens; the most is {limit}")
+def _tokens(site: Site, text: str, model: str | None) -> tuple[GPT2, list[Token]]:
+    """The page's checks (app/service/checks.py) on the text and model name, then tokenize; HTTP 400 with
+    the API's sentence when they are unusable."""
+    gpt2 = site.serving.gpt2
+    problem = model_problem(model or "", gpt2.name) or text_problem(text, site.settings.max_chars)
+    if problem is None:
+        tokens = gpt2.tokenize(text)
+        problem = token_problem(len(tokens), token_limit(site.serving, site.settings.max_tokens))
+    if problem is not None:
+        raise HTTPException(400, problem.english())
     return gpt2, tokens
 
 
@@ -115,7 +108,7 @@ ModelName = Annotated[str | None, Query(description="must name the served model,
 
 @router.get("/api/trace", response_model=TraceOut, tags=["api"])
 def api_trace(
-    request: Request,
+    site: SiteDep,
     text: Text,
     model: ModelName = None,
     names: Annotated[
@@ -123,7 +116,7 @@ def api_trace(
     ] = "*",
 ) -> TraceOut:
     """Every named activation of one forward pass (or those `names` selects)."""
-    gpt2, tokens = _tokens(request, text, model)
+    gpt2, tokens = _tokens(site, text, model)
     trace = gpt2.trace([t.id for t in tokens])
     patterns = [p.strip() for p in names.split(",") if p.strip()]
     chosen = [n for n in trace.names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
@@ -148,7 +141,7 @@ def api_trace(
 
 @router.get("/api/predict", response_model=PredictOut, tags=["api"])
 def api_predict(
-    request: Request,
+    site: SiteDep,
     text: Text,
     model: ModelName = None,
     temperature: Annotated[float, Query(ge=0.01, le=100, description="logits are divided by it")] = 1.0,
@@ -161,7 +154,7 @@ def api_predict(
     greedy: Annotated[bool, Query(description="take the most likely instead of drawing")] = False,
 ) -> PredictOut:
     """The next-token distribution after the text: temperature, top-k, top-p, softmax, a seeded draw."""
-    gpt2, tokens = _tokens(request, text, model)
+    gpt2, tokens = _tokens(site, text, model)
     try:
         check_controls(temperature, top_k, top_p, gpt2.config.vocab_size)
     except ValueError as err:
@@ -200,9 +193,7 @@ def api_predict(
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
-def healthz(request: Request) -> Health:
+def healthz(site: SiteDep) -> Health:
     """For load balancers and container probes: the model is loaded and answering."""
-    serving = _serving(request)
-    if serving is None:
-        raise HTTPException(503, "the model is still loading")
+    serving = site.serving
     return Health(status="ok", model=serving.gpt2.name, trained=serving.trained, fallback=serving.fallback)

@@ -110,7 +110,8 @@ def stats(request: Request) -> Stats:
     limiter = request.app.state.rate_limiter
     rss, peak = memory_mb()
     pages = getattr(request.app.state, "page_cache", None)
-    pieces = request.app.state.piece_cache
+    site = getattr(request.app.state, "site", None)
+    pieces = site.pieces if site is not None else None
     line = request.app.state.work_line
     return Stats(
         model=serving.gpt2.name,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.i18n import _
-from app.views.common import Label, short
+from app.views.format import short
+from app.views.heatmap import Label
 from app.views.output import LensStep, Output
 from app.views.tokens import ChipGroup
 

@@ -102,10 +102,7 @@ def attention_focus(trace: Trace) -> Focus:
     The first token and the token itself are left out when there is another choice: most heads of a
     trained GPT-2 rest on the first token when they find nothing, and that says little.
     """
-    if (cached := trace.derived.get("attention_focus")) is not None:
-        return cached  # type: ignore[return-value]
-    trace.derived["attention_focus"] = focus = _attention_focus(trace)
-    return focus
+    return trace.derived.get("attention_focus", lambda: _attention_focus(trace), lambda _focus: 100)
 
 
 def _attention_focus(trace: Trace) -> Focus:

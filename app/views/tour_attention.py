@@ -8,7 +8,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import num
+from app.views.format import num
 from app.views.tokens import selected_index
 from app.views.tour_say import Say, q
 from model import Token, Trace

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.views.common import exact, num, percent, show
+from app.views.format import exact, num, percent, show
 from model import Token
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import show
+from app.views.format import show
 from app.views.tokens import character_groups, selected_index
 from app.views.tour_say import Say, q
 from model import Token, Trace

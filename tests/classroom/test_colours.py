@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from app.views.common import diverging, heatmap, ink, sequential
+from app.views.colour import diverging, ink, sequential
+from app.views.heatmap import heatmap
 
 VALUES = st.floats(allow_nan=True, allow_infinity=True, width=32)
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.state import TOUR_STEPS
-from app.views.common import num, percent
+from app.views.format import num, percent
 from app.views.tour import STEPS
 from model import GPT2, Trace, sample
 from model.sampling import softmax

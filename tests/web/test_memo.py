@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from app.loading import Serving
 from app.main import create_app
+from app.pieces import MARK as SAMPLING_MARK
 from app.pieces import PieceCache
 from app.settings import Settings
-from app.state import SAMPLING_MARK, STEPS, VIEWS, text_digest
-from app.views.common import MEMO_ENTRIES, memo
+from app.state import STEPS, VIEWS, text_digest
+from app.views.memo import MEMO_ENTRIES, memo
 from model import GPT2
 from tests.web.conftest import HX, parse
 
@@ -62,7 +63,7 @@ def test_a_trace_keeps_a_bounded_number_of_pictures(client: TestClient, gpt2: GP
     for params in combos:
         r = client.get("/", params={"text": text, "view": "attention", **params})
         assert r.status_code == 200
-    kept = gpt2.trace([t.id for t in gpt2.tokenize(text)]).derived["views"]
+    kept = gpt2.trace([t.id for t in gpt2.tokenize(text)]).views
     assert len(kept) == MEMO_ENTRIES
 
 

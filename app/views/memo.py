@@ -1,0 +1,61 @@
+"""View-models worked out once per trace and kept with it, bytes counted.
+
+`memo(trace, key, build)` keeps `build()` in the trace's view memo (model/trace.py's `Memo`), per language
+and key, so every student who opens the same text shares the drawing. Only for what depends on the numbers,
+the key and the language: links carry each student's own controls, so what holds links is drawn with the
+sampling controls left as a mark (app/pieces.py). Each kept result is weighed (`deep_size`) and the trace
+cache counts it with its trace (model/cache.py), so drawings are inside the trace cache's byte budget. Long
+texts are not kept (their pictures are big), and a trace keeps at most MEMO_ENTRIES results, the least
+recently used dropped first.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from app import i18n
+from model import Trace
+
+T = TypeVar("T")
+MEMO_TOKENS = 32  # texts up to this long keep their drawn pictures with their trace
+MEMO_ENTRIES = 64  # at most this many pictures per trace (Trace.views), the oldest dropped first
+
+
+def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
+    """`build()` once per trace, language and key, then kept with the trace."""
+    if trace.n_tokens > MEMO_TOKENS:
+        return build()
+    return trace.views.get((i18n.current(), *key), build, deep_size)
+
+
+def deep_size(obj: object) -> int:
+    """Bytes held by a view-model: its strings, numbers, lists, tuples, dicts, dataclasses and arrays, each
+    object counted once (shared strings are not counted twice)."""
+    seen: set[int] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or o is None:
+            continue
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            total += o.nbytes + 112
+            continue
+        total += sys.getsizeof(o)
+        if isinstance(o, str | bytes | int | float | bool):
+            continue
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list | tuple | set | frozenset):
+            stack.extend(o)
+        elif is_dataclass(o):
+            stack.extend(getattr(o, f.name) for f in fields(o))
+            stack.extend(vars(o).values() if hasattr(o, "__dict__") else ())
+    return total
