@@ -2,9 +2,10 @@
 of a page to render and are drawn often: heatmap squares (thousands per page), the numbers tables, the
 overview's fan and the output panel's rows (redrawn on every slider move).
 
-Everything else is written by templates/. Each writer here has a template twin in templates/twins.html that
+Everything else is written by templates/. Each writer here has a template twin in tests/web/twins.html that
 writes the same bytes the slow way; tests/web/test_markup.py checks that they agree, escaping cases included.
-Every text that can hold what a user typed (token labels in titles, captions) is escaped here.
+Every text that can hold what a user typed (token labels in titles, captions) is escaped here: by
+`html.escape` in the squares, tables and rows, by markupsafe (as Jinja does) in the fan.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup
+from markupsafe import escape as escape_attr
 
 from app.i18n import _
 
@@ -70,8 +72,8 @@ def table_body(t: Table) -> Markup:
 
 def fan(f: Fan, base: str = "", oob: bool = False) -> Markup:
     """The overview's fan (ribbons and next-token candidates) as an SVG of its own; `base` makes its link
-    absolute in an exported file, `oob` marks it for htmx's out-of-band swap."""
-    e = escape
+    absolute in an exported file, `oob` marks it for htmx's out-of-band swap. Escaped as Jinja escapes."""
+    e = escape_attr
     swap = ' hx-swap-oob="true"' if oob else ""
     label = e(_("the next-token probabilities: open the output panel"))
     x, y, w, h = f.output_box
