@@ -33,11 +33,18 @@ class Settings(BaseSettings):
         "(default: localhost and this machine's names; '*' trusts any Host header)",
     )
 
-    # A lecture hall at once (app/line.py, app/limits.py): back-pressure, limits, an optional rate limit.
+    # A lecture hall at once (app/admission.py, app/limits.py): back-pressure, limits, an optional rate limit.
     concurrency: int = Field(4, ge=1, le=256, description="requests worked on at once per worker process")
     max_running: int = Field(1, ge=1, le=64, description="model runs at once per worker process")
     queue_size: int = Field(64, ge=0, le=10_000, description="requests that may wait for a turn, then 503")
     queue_timeout: float = Field(15.0, gt=0, le=600, description="seconds a request may wait, then HTTP 503")
+    export_concurrency: int = Field(
+        1, ge=1, le=64, description="downloads (PNG, SVG, CSV, JSON) worked on at once per worker process"
+    )
+    export_queue: int = Field(16, ge=0, le=10_000, description="downloads that may wait for a turn, then 503")
+    export_cache_mb: int = Field(
+        32, ge=0, le=4096, description="finished downloads kept for repeat requests (MB)"
+    )
     max_url: int = Field(8192, ge=256, le=1_000_000, description="longest URL (path + query) in bytes")
     max_body: int = Field(1024, ge=0, le=10_000_000, description="largest request body in bytes")
     rate_limit: float = Field(0.0, ge=0, le=10_000, description="requests/second per client IP (0: off)")

@@ -1,8 +1,8 @@
 """Checked state -> trace -> one panel's figure (SVG, PNG) or its numbers (CSV, JSON), as bytes.
 
 The same run as the page (app/service/run.py) and the same view-models and figure macros, so a downloaded
-figure is the one on the page. Renders are kept (by URL and language) in a BytesCache: a class downloading
-the same figure renders it once.
+figure is the one on the page. Renders are kept (by state and language) in a BytesCache: a class downloading
+the same figure renders it once. Exports wait in a lane of their own (app/admission.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from app import i18n
 from app.paths import STATIC_DIR
-from app.png import needs_wide_font, png_css, png_scale, render_png
+from app.png import export_scale, needs_wide_font, png_css, render_png
 from app.service.page import PANELS as DETAIL_PANELS
 from app.service.run import Run, run
 from app.service.site import Site
@@ -69,8 +69,20 @@ def filename(panel: str, state: State, fmt: str, tensor: str | None) -> str:
 def export(
     site: Site, parsed: Parsed, lang: str, panel: str, fmt: str, tensor: str | None, base: str
 ) -> Export:
-    """The export `panel`.`fmt` of a checked state, in `lang`; ExportRefused when the URL cannot give one."""
+    """The export `panel`.`fmt` of a checked state, in `lang`; ExportRefused when the URL cannot give one.
+    Kept in the site's export cache: the same link asked again (a class downloading one figure) is sent
+    from there, and requests asking at once make it once."""
     parsed.action = None  # a link's button press is not replayed by a download
+    if site.exports is None or parsed.messages or not parsed.text_ok:
+        return _export(site, parsed, lang, panel, fmt, tensor, base)
+    key = (panel, fmt, tensor, lang, base, parsed.state)
+    made: Export = site.exports.get(key, lambda: _export(site, parsed, lang, panel, fmt, tensor, base))
+    return made
+
+
+def _export(
+    site: Site, parsed: Parsed, lang: str, panel: str, fmt: str, tensor: str | None, base: str
+) -> Export:
     with i18n.use(lang):
         r = run(site.serving, parsed, site.settings.max_tokens)
         if r.errors or r.trace is None:
@@ -148,4 +160,4 @@ def figure(site: Site, panel: str, fmt: str, r: Run, lang: str, base: str) -> by
     )
     if fmt == "svg":
         return str(svg).encode("utf-8")
-    return render_png(svg, png_scale(fig.width, fig.height))
+    return render_png(svg, export_scale(fig.width, fig.height))
