@@ -25,11 +25,12 @@ REFERENCE_PROMPTS = (
     "IEEE VIS conference highlights the",
 )
 VIEWS = ("embedding", "attention", "mlp", "residual")
-# The attention panel's walk-through, in the order GPT-2 computes it.
+# The attention panel's walk-through, in the order GPT-2 computes it. One vocabulary: the URL's `step=`, the
+# panel's tabs, the tour's attention steps (app/views/tour.py) and the tensors they show (block{i}.q|k|v,
+# block{i}.attn.scores|scaled|masked|probs|heads|out; "concat" is attn.heads side by side).
 STEPS = ("qkv", "scores", "scaled", "masked", "probs", "heads", "concat", "out")
 ACTIONS = ("run", "generate", "greedy", "undo", "clear")
 
-TOUR_STEPS = 21  # app/views/tour.py has one entry per step; a test keeps the two equal
 TEMPERATURE = (0.05, 5.0, 0.8)  # slider minimum, maximum, default
 MAX_SEED = 2**32 - 1
 MAX_GENERATED = 64
@@ -44,6 +45,7 @@ class Limits:
     vocab_size: int
     max_chars: int
     model: str
+    tour_steps: int  # the guided tour's length (app/views/tour.py)
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,7 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     top_k = _int(raw, "top-k", 1, limits.vocab_size, 40, messages) if (raw := get("top_k")) else None
     top_p = _float(raw, "top-p", 0.01, 1.0, 0.9, messages) if (raw := get("top_p")) else None
     seed = _int(raw, _("Seed"), 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
-    tour = _int(raw, _("Tour step"), 1, TOUR_STEPS, 1, messages) if (raw := get("tour")) else None
+    tour = _int(raw, _("Tour step"), 1, limits.tour_steps, 1, messages) if (raw := get("tour")) else None
 
     view = (get("view") or "attention").strip().lower()
     if view not in VIEWS:

@@ -15,6 +15,7 @@ from app.loading import Serving
 from app.service.checks import token_problem
 from app.state import MAX_GENERATED, Limits, Parsed, State
 from app.views.output import draw
+from app.views.tour import TOUR_STEPS
 from model import Token, Trace
 
 
@@ -39,6 +40,7 @@ def limits_of(serving: Serving, max_chars: int) -> Limits:
         vocab_size=cfg.vocab_size,
         max_chars=max_chars,
         model=serving.gpt2.name,
+        tour_steps=TOUR_STEPS,
     )
 
 

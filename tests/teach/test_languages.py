@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.i18n import negotiate, normalize
 from app.paths import TRANSLATIONS_DIR
-from app.state import TOUR_STEPS
+from app.views.tour import TOUR_STEPS
 from tests.teach.conftest import query_of
 from tests.web.conftest import parse
 
