@@ -46,8 +46,16 @@ def wants_json(path: str) -> bool:
     return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
 
 
-def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, message: str,
-            retry_after: int | None = None, query: str = "", **params: object) -> Response:  # fmt: skip
+def refusal(
+    app: FastAPI,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+    retry_after: int | None = None,
+    query: str = "",
+    **params: object,
+) -> Response:
     """The answer to a refused request: `{"detail": message}` for the API, a short page for people.
 
     An htmx request gets only the messages box, retargeted there (HX-Retarget), so the page the student

@@ -52,8 +52,14 @@ class _Job:
 class GPT2:
     """A loaded model ready to trace text. Thread-safe."""
 
-    def __init__(self, loaded: LoadedModel, *, threads: int = 0, cache_bytes: int = 512 * 2**20,
-                 cache_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        threads: int = 0,
+        cache_bytes: int = 512 * 2**20,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.loaded = loaded
         self.name = loaded.name
         self.config = loaded.config

@@ -108,8 +108,11 @@ def test_sampling_and_view_changes_reuse_the_cached_trace(client: TestClient) ->
     misses = gpt2.cache.misses
 
     for i in range(10):
-        r = client.get("/", params={"text": TEXT, "temperature": f"{0.3 + i / 10:.1f}"},
-                       headers={**HX, "HX-Target": "output"})  # fmt: skip
+        r = client.get(
+            "/",
+            params={"text": TEXT, "temperature": f"{0.3 + i / 10:.1f}"},
+            headers={**HX, "HX-Target": "output"},
+        )
         assert r.status_code == 200
     for view in ("embedding", "attention", "mlp", "residual"):
         for layer, head in ((1, 1), (2, 3)):

@@ -55,8 +55,23 @@ def test_every_kind_of_answer_has_the_headers(make_client: MakeClient) -> None:
         pass
     answers.append(r)  # 429
 
-    assert [a.status_code for a in answers] == [200, 200, 200, 400, 200, 200, 400, 422, 200, 200, 404,
-                                                405, 414, 200, 429]  # fmt: skip
+    assert [a.status_code for a in answers] == [
+        200,
+        200,
+        200,
+        400,
+        200,
+        200,
+        400,
+        422,
+        200,
+        200,
+        404,
+        405,
+        414,
+        200,
+        429,
+    ]
     for a in answers:
         check_headers(a)
 
@@ -142,8 +157,9 @@ def test_markup_in_generated_token_strings_is_escaped(client: TestClient) -> Non
         ("text=%26amp%3B", "&amp;"),
     ],
 )
-def test_undecodable_bytes_in_the_url_are_replaced_not_crashed(client: TestClient, query: str,
-                                                              shown: str) -> None:  # fmt: skip
+def test_undecodable_bytes_in_the_url_are_replaced_not_crashed(
+    client: TestClient, query: str, shown: str
+) -> None:
     for headers in ({}, HX, {**HX, "HX-Target": "output"}):
         r = client.get(f"/?{query}", headers=headers)
         assert r.status_code == 200

@@ -68,9 +68,17 @@ def test_the_compiled_catalog_is_the_current_one() -> None:
 
 @pytest.mark.parametrize(
     ("header", "lang"),
-    [("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("en-GB,en;q=0.9", "en"), ("fr-FR,zh;q=0.5", "zh-CN"),
-     ("fr-FR", "en"), ("", "en"), ("zh-Hans", "zh-CN"), ("en;q=0.2, zh-TW;q=0.8", "zh-CN"), ("zh;q=0", "en")],
-)  # fmt: skip
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("en-GB,en;q=0.9", "en"),
+        ("fr-FR,zh;q=0.5", "zh-CN"),
+        ("fr-FR", "en"),
+        ("", "en"),
+        ("zh-Hans", "zh-CN"),
+        ("en;q=0.2, zh-TW;q=0.8", "zh-CN"),
+        ("zh;q=0", "en"),
+    ],
+)
 def test_accept_language(header: str, lang: str) -> None:
     assert negotiate(header) == lang
 

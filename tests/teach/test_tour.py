@@ -40,8 +40,11 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
         row = trace["embed.token"][i]
         return {"x0": row[0], "x1": row[1], "x2": row[2], "norm": norm(row)}
     if key == "position-embedding":
-        return {"token": trace["embed.token"][i, 0], "position": trace["embed.position"][i, 0],
-                "sum": trace["embed.sum"][i, 0]}  # fmt: skip
+        return {
+            "token": trace["embed.token"][i, 0],
+            "position": trace["embed.position"][i, 0],
+            "sum": trace["embed.sum"][i, 0],
+        }
     if key == "residual":
         last = trace[f"block{cfg.n_layer - 1}.resid.out"][i]
         return {"start": norm(trace["embed.sum"][i]), "end": norm(last)}
@@ -116,9 +119,18 @@ def shown(value: float) -> list[str]:
 def test_the_tour_has_the_steps_of_the_issue_in_order() -> None:
     keys = [step.key for step in TOUR]
     assert len(keys) == TOUR_STEPS >= 20
-    for earlier, later in [("model", "tokens"), ("tokens", "token-embedding"), ("qkv", "scores"),
-                           ("scores", "scaled"), ("scaled", "masked"), ("masked", "probs"), ("mlp", "blocks"),
-                           ("logits", "temperature"), ("top-k", "top-p"), ("sampling", "lens")]:  # fmt: skip
+    for earlier, later in [
+        ("model", "tokens"),
+        ("tokens", "token-embedding"),
+        ("qkv", "scores"),
+        ("scores", "scaled"),
+        ("scaled", "masked"),
+        ("masked", "probs"),
+        ("mlp", "blocks"),
+        ("logits", "temperature"),
+        ("top-k", "top-p"),
+        ("sampling", "lens"),
+    ]:
         assert keys.index(earlier) < keys.index(later)
 
 
@@ -135,8 +147,11 @@ def test_every_step_quotes_the_traces_numbers(client: TestClient, gpt2: GPT2, te
         assert 2 <= len(sentences) <= 4, (key, sentences)
         cell = tuple(int(x) - 1 for x in card["data-cell"].split(",")) if "data-cell" in card else None
         want = expected(key, trace, page_state(page), cell)  # type: ignore[arg-type]
-        got = {k.removeprefix("data-"): float(v) for k, v in card.items()
-               if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell")}  # fmt: skip
+        got = {
+            k.removeprefix("data-"): float(v)
+            for k, v in card.items()
+            if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell")
+        }
         assert set(got) == set(want), key
         words = " ".join(sentences)
         for name, value in want.items():
@@ -164,9 +179,11 @@ def test_attention_steps_choose_a_strong_earlier_token(client: TestClient, gpt2:
     assert 1 <= j < i  # neither the first token nor itself
     best = max(
         float(trace[f"block{b}.attn.probs"][h, q, k])
-        for b in range(trace.config.n_layer) for h in range(trace.config.n_head)
-        for q in range(2, trace.n_tokens) for k in range(1, q)
-    )  # fmt: skip
+        for b in range(trace.config.n_layer)
+        for h in range(trace.config.n_head)
+        for q in range(2, trace.n_tokens)
+        for k in range(1, q)
+    )
     assert float(card["data-prob"]) == pytest.approx(best, rel=1e-6)
 
 

@@ -80,8 +80,10 @@ TEXTS = (
 @pytest.fixture(scope="module")
 def uncached(gpt2: GPT2) -> Iterator[TestClient]:
     """An app without the finished-page cache, so every request is drawn (from kept pieces or not)."""
-    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
-                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    app = create_app(
+        Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
+        Serving(gpt2=gpt2, source=gpt2.loaded.description),
+    )
     with TestClient(app) as c:
         yield c
 
@@ -89,8 +91,10 @@ def uncached(gpt2: GPT2) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def alone(gpt2: GPT2) -> Iterator[TestClient]:
     """An app that keeps no pieces: every page drawn for its request alone."""
-    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0, piece_cache_mb=0),
-                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    app = create_app(
+        Settings(max_chars=400, max_tokens=40, page_cache_mb=0, piece_cache_mb=0),
+        Serving(gpt2=gpt2, source=gpt2.loaded.description),
+    )
     with TestClient(app) as c:
         yield c
 
@@ -140,8 +144,10 @@ def test_a_page_from_kept_pieces_is_the_page_drawn_alone(
 def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient) -> None:
     before = pieces_stats(uncached)
     text = "Pieces shared by every slider position"
-    pages = [uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
-             for t in ("0.3", "1.1", "2.9")]  # fmt: skip
+    pages = [
+        uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
+        for t in ("0.3", "1.1", "2.9")
+    ]
     after = pieces_stats(uncached)
     assert after["misses"] - before["misses"] == 1  # drawn for the first temperature ...
     assert after["hits"] - before["hits"] == 2  # ... and filled in for the other two
