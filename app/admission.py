@@ -18,6 +18,7 @@ Static files, probes and /api/stats never wait. Model runs have their own bounde
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -25,19 +26,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.refusals import BUSY_MESSAGE, query_of, refusal
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 NO_WAIT = ("/static/", "/healthz", "/api/stats")
 HEAVY_PATHS = ("/api/trace",)
 EXPORT_PREFIX = "/export/"
 RECHECK = 0.05  # seconds: a waiting request also looks again this often (a turn may be freed from elsewhere)
+# seconds a client may leave a big answer (heavy, export) unread before it is dropped: its turn in a lane
+# of one or two must not be held by a reader that never reads
+STALL = 30.0
 
 
 class Full(Exception):
     """No turn: the lane's line is full, or the wait was too long."""
+
+
+class Stalled(Exception):
+    """The client stopped reading a big answer."""
 
 
 class Lane:
@@ -108,6 +118,19 @@ class Lane:
             self.waiting[0].set_result(None)
 
 
+def _unstalled(send: Send) -> Send:
+    """`send`, raising Stalled when the client has not taken a piece of the answer within STALL seconds
+    (uvicorn waits for the client to read before it takes more; the connection is then closed)."""
+
+    async def guarded(message: Message) -> None:
+        try:
+            await asyncio.wait_for(send(message), STALL)
+        except asyncio.TimeoutError as err:
+            raise Stalled from err
+
+    return guarded
+
+
 class Admission:
     """ASGI middleware: each request that works waits for a turn in its lanes (app.state.lanes)."""
 
@@ -136,12 +159,14 @@ class Admission:
                 async with first.turn():
                     lane = self.line
                     async with self.line.turn():
-                        await self.app(scope, receive, send)
+                        await self.app(scope, receive, _unstalled(send))
             else:
                 async with self.line.turn():
                     await self.app(scope, receive, send)
         except Full:
             await self._refuse(lane, scope, receive, send)
+        except Stalled:
+            log.info("a client left a big answer unread for %g s; dropped", STALL)
 
     async def _refuse(self, lane: Lane, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -88,9 +88,11 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.logs import logging_config  # uvicorn's, plus Glassbox's loggers; no query strings logged
+    from app.server import server_options  # the header and keep-alive timeouts
 
     uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=logging_config())  # fmt: skip
+                workers=settings.workers, log_config=logging_config(),
+                **server_options(settings))  # fmt: skip
     return 0
 
 

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     cache_mb: int = Field(512, ge=0, le=65536, description="trace cache size in MB")
     max_tokens: int = Field(256, ge=1, le=1024, description="longest prompt in tokens")
     max_chars: int = Field(4000, ge=1, le=100_000, description="longest prompt in characters")
+    max_trace_mb: int = Field(
+        320,
+        ge=0,
+        le=65536,
+        description="largest trace of one text in MB: longer texts are refused (0: no bound)",
+    )
     public_url: str = Field(
         "",
         pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
@@ -44,6 +50,12 @@ class Settings(BaseSettings):
     export_queue: int = Field(16, ge=0, le=10_000, description="downloads that may wait for a turn, then 503")
     export_cache_mb: int = Field(
         32, ge=0, le=4096, description="finished downloads kept for repeat requests (MB)"
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds a client has to send a request's whole header, then closed"
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, le=600, description="seconds an idle kept-alive connection stays open after an answer"
     )
     max_url: int = Field(8192, ge=256, le=1_000_000, description="longest URL (path + query) in bytes")
     max_body: int = Field(1024, ge=0, le=10_000_000, description="largest request body in bytes")

@@ -14,6 +14,24 @@ from model.config import GPT2Config
 from model.sampling import logit_order
 
 
+def trace_bytes(config: GPT2Config, n_tokens: int) -> int:
+    """The bytes of a trace of `n_tokens` tokens (float32), before it is run: per block 18 [T, C]-sized
+    tensors (norms, residuals, outputs, q, k, v, heads, the MLP's 4C-wide two) and four [H, T, T] attention
+    maps; the embeddings, final.ln, the logits and the lens."""
+    t, c, h, v, n_layer = n_tokens, config.n_embd, config.n_head, config.vocab_size, config.n_layer
+    per_block = 18 * t * c + 4 * h * t * t
+    return 4 * (n_layer * per_block + 4 * t * c + v + n_layer * v)
+
+
+def tokens_within(config: GPT2Config, max_bytes: int) -> int:
+    """The most tokens whose trace takes at most `max_bytes`."""
+    lo, hi = 0, config.n_positions
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if trace_bytes(config, mid) <= max_bytes else (lo, mid - 1)
+    return lo
+
+
 @dataclass(frozen=True)
 class LensRow:
     """The logit lens after one block: the top next-token guesses at the last position."""

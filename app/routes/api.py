@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.deps import SiteDep
 from app.service.checks import model_problem, text_problem, token_problem
 from app.service.run import token_limit
 from app.service.site import Site
-from model import GPT2, Token, sample
+from model import GPT2, Token, Trace, sample
 from model.sampling import check_controls
 
 router = APIRouter()
@@ -79,7 +82,8 @@ def _tokens(site: Site, text: str, model: str | None) -> tuple[GPT2, list[Token]
     problem = model_problem(model or "", gpt2.name) or text_problem(text, site.settings.max_chars)
     if problem is None:
         tokens = gpt2.tokenize(text)
-        problem = token_problem(len(tokens), token_limit(site.serving, site.settings.max_tokens))
+        limit = token_limit(site.serving, site.settings.max_tokens, site.settings.max_trace_mb)
+        problem = token_problem(len(tokens), limit)
     if problem is not None:
         raise HTTPException(400, problem.english())
     return gpt2, tokens
@@ -114,7 +118,7 @@ def api_trace(
     names: Annotated[
         str, Query(description="comma-separated tensor names or globs, e.g. 'embed.*,block0.attn.probs'")
     ] = "*",
-) -> TraceOut:
+) -> StreamingResponse:
     """Every named activation of one forward pass (or those `names` selects)."""
     gpt2, tokens = _tokens(site, text, model)
     trace = gpt2.trace([t.id for t in tokens])
@@ -129,14 +133,40 @@ def api_trace(
     size = sum(trace[n].size for n in chosen)
     if size > MAX_VALUES:
         raise HTTPException(400, f"that is {size} numbers; ask for at most {MAX_VALUES} with `names`")
-    return TraceOut(
+    head = TraceOut(
         model=gpt2.name,
         trained=gpt2.loaded.trained,
         tokens=_token_out(tokens),
         ids=[t.id for t in tokens],
         shapes={n: list(trace[n].shape) for n in trace.names},
-        tensors={n: _jsonable(trace[n]) for n in chosen},
+        tensors={},
     )
+    # Streamed, a block of numbers at a time: a reader that does not read holds back the writing, not tens
+    # of megabytes of JSON built for it (the answer has the form TraceOut describes).
+    return StreamingResponse(_trace_json(head, trace, chosen), media_type="application/json")
+
+
+def _trace_json(head: TraceOut, trace: Trace, names: list[str]) -> Iterator[bytes]:
+    """TraceOut as JSON, its tensors written block by block (-inf and NaN as null)."""
+    start = head.model_dump_json()
+    yield start[: -len("{}}")].encode() + b"{"  # everything up to the tensors' opening brace
+    for k, name in enumerate(names):
+        yield ("," if k else "").encode() + json.dumps(name).encode() + b":"
+        yield from _json_blocks(trace[name])
+    yield b"}}"
+
+
+def _json_blocks(a: np.ndarray, rows: int = 4096) -> Iterator[bytes]:
+    """A nested JSON list of `a`, in pieces of about `rows` innermost rows' worth each."""
+    if a.ndim <= 1 or a.size <= rows * max(a.shape[-1], 1):
+        yield json.dumps(_jsonable(a), allow_nan=False, separators=(",", ":")).encode()
+        return
+    yield b"["
+    for k in range(a.shape[0]):
+        if k:
+            yield b","
+        yield from _json_blocks(a[k], rows)
+    yield b"]"
 
 
 @router.get("/api/predict", response_model=PredictOut, tags=["api"])

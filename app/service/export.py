@@ -84,7 +84,7 @@ def _export(
     site: Site, parsed: Parsed, lang: str, panel: str, fmt: str, tensor: str | None, base: str
 ) -> Export:
     with i18n.use(lang):
-        r = run(site.serving, parsed, site.settings.max_tokens)
+        r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
         if r.errors or r.trace is None:
             raise ExportRefused(" ".join(r.errors) or "no text to trace")
         if fmt in ("csv", "json"):

@@ -63,7 +63,7 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
     sampling change, another id for a partial page, None for a full page); `base` is the address permalinks
     start with ("" for relative ones: app/hosts.py)."""
     with i18n.use(lang):
-        r = run(site.serving, parsed, site.settings.max_tokens)
+        r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
         if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
             # a bare tour link opens what the step shows
             r.state = tour_target(r.trace, r.state, r.state.tour)

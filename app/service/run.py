@@ -17,6 +17,7 @@ from app.state import MAX_GENERATED, Limits, Parsed, State
 from app.views.output import draw
 from app.views.tour import TOUR_STEPS
 from model import Token, Trace
+from model.trace import tokens_within
 
 
 @dataclass
@@ -44,12 +45,16 @@ def limits_of(serving: Serving, max_chars: int) -> Limits:
     )
 
 
-def token_limit(serving: Serving, max_tokens: int) -> int:
-    """The longest text (prompt and generated tokens) this server traces."""
-    return min(max_tokens, serving.gpt2.config.n_positions)
+def token_limit(serving: Serving, max_tokens: int, max_trace_mb: int = 0) -> int:
+    """The longest text (prompt and generated tokens) this server traces: `max_tokens`, the model's context,
+    and the most tokens whose trace fits in `max_trace_mb` (a trace grows with the square of its length:
+    GPT-2 small's is 312 MiB at 256 tokens, 3 GiB at 1024)."""
+    cfg = serving.gpt2.config
+    limit = min(max_tokens, cfg.n_positions)
+    return min(limit, tokens_within(cfg, max_trace_mb * 2**20)) if max_trace_mb else limit
 
 
-def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
+def run(serving: Serving, parsed: Parsed, max_tokens: int, max_trace_mb: int = 0) -> Run:
     """Tokenize, apply the button pressed (Generate, Greedy, Undo, Clear) and trace the result."""
     gpt2 = serving.gpt2
     state = parsed.state
@@ -57,7 +62,7 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int) -> Run:
     if not parsed.text_ok:
         return result
     prompt = gpt2.tokenize(state.text)
-    limit = token_limit(serving, max_tokens)
+    limit = token_limit(serving, max_tokens, max_trace_mb)
     if (problem := token_problem(len(prompt), limit)) is not None:
         result.errors.append(problem.reader())
         return result
