@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import i18n, limits, logs
 from app.loading import Serving, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
+from app.server import limit_malloc_arenas
 from app.service.site import Site
 from app.settings import Settings
 
@@ -114,7 +115,9 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         if getattr(app.state, "serving", None) is None:
             app.state.serving = load_for_serving(settings)
             app.state.site = Site.make(app.state.serving, settings, app.state.templates)
-        # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs
+        # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs;
+        # few malloc arenas, so the threads that draw pages do not each keep freed memory (app/server.py)
+        limit_malloc_arenas()
         limits.attach(app)
         limits.tune_thread_pool(settings)
         logs.hide_queries()

@@ -16,7 +16,7 @@ from typing import Any
 from app import i18n
 from app.paths import STATIC_DIR
 from app.png import export_scale, needs_wide_font, png_css, render_png
-from app.service.page import PANELS as DETAIL_PANELS
+from app.service.page import DETAIL_VIEWS
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import Parsed, State
@@ -111,7 +111,7 @@ def views_of(site: Site, panel: str, r: Run) -> dict[str, Any]:
     elif panel == "lens":
         views["lens"] = lens_view(r.trace, state, tok, r.step_logits)
     else:
-        views["panel"] = DETAIL_PANELS[panel](r.trace, state, tok)
+        views["panel"] = DETAIL_VIEWS[panel](r.trace, state, tok)
     return views
 
 

@@ -34,7 +34,7 @@ from app.views.tour import Tour, link_to, tour_target, tour_view
 from model import Sampling, Token
 
 # The detail panels, by the name the URL gives them (`view=`).
-PANELS: dict[str, Callable[..., Any]] = {
+DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
     "embedding": embedding_view,
     "attention": attention_view,
     "mlp": mlp_view,
@@ -148,7 +148,7 @@ def piece_context(
     if state.view == "attention":
         panel = attention_view(trace, state, tok, mark=tour.cell if tour is not None else None)
     else:
-        panel = PANELS[state.view](trace, state, tok)
+        panel = DETAIL_VIEWS[state.view](trace, state, tok)
     return {
         "state": state,
         "tour": tour,
@@ -158,7 +158,7 @@ def piece_context(
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
         "panel": panel,
-        "views": [(v, link(state, "panel", view=v), v == state.view) for v in PANELS],
+        "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
     }
 

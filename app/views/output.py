@@ -19,6 +19,7 @@ from app.views.colour import sequential
 from app.views.format import num, percent, short, show
 from app.views.links import Link, link
 from model import Sampling, Token, Trace, sample
+from model.sampling import softmax
 
 TOP_ROWS = 10
 BAR_WIDTH = 200.0
@@ -154,8 +155,7 @@ def generated(
     """Each generated token with the probability the model gave it at its step (temperature 1)."""
     out = []
     for n, (i, logits) in enumerate(zip(gen, step_logits, strict=True)):
-        z = np.asarray(logits, dtype=np.float64)
-        p = float(np.exp(z[i] - z.max()) / np.exp(z - z.max()).sum())
+        p = float(softmax(logits)[i])
         out.append(
             Generated(position=first + n + 1, id=i, label=show(tok(i).label), prob=p, prob_text=percent(p))
         )

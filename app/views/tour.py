@@ -18,7 +18,7 @@ from app.i18n import N_, _
 from app.state import State
 from app.views import tour_attention, tour_output, tour_text
 from app.views.links import Link, link
-from app.views.tour_say import Cell, Say, Told
+from app.views.tour_say import Say, Square, Told
 from model import Sampling, Token, Trace
 
 
@@ -45,7 +45,7 @@ class TourStep:
     title: str
     focus: str
     opens: Opens
-    explain: Callable[[Told], Cell | None]
+    explain: Callable[[Told], Square | None]
 
 
 def on_example(step: str = "qkv", view: str = "attention", expand: bool = False) -> Opens:
@@ -85,7 +85,7 @@ TOP_K, TOP_P = 5, 0.9  # what the top-k and top-p steps set when the student has
 
 
 @dataclass(frozen=True)
-class StepLink:
+class TourLink:
     number: int
     title: str
     link: Link
@@ -106,7 +106,7 @@ class Tour:
     prev: Link | None
     next: Link | None
     end: Link
-    steps: list[StepLink]
+    steps: list[TourLink]
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def tour_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Toke
     example = attention_focus(trace)  # once: it reads every attention pattern of the trace
     targets = [tour_target(trace, state, k + 1, example) for k in range(TOUR_STEPS)]
     steps = [
-        StepLink(k + 1, _(t.title), link_to(state, targets[k]), k + 1 == number) for k, t in enumerate(TOUR)
+        TourLink(k + 1, _(t.title), link_to(state, targets[k]), k + 1 == number) for k, t in enumerate(TOUR)
     ]
     return Tour(
         number=number,

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.i18n import _
 from app.views.format import num
-from app.views.tour_say import Cell, Told, q
+from app.views.tour_say import Square, Told, q
 from model import Trace
 
 
@@ -232,11 +232,11 @@ def _probs_on(ctx: Told, i: int, j: int) -> None:
     say(_("That share decides how much of the value of {other} reaches {tok}."), other=other, tok=me)
 
 
-def on_square(tell: Callable[[Told, int, int], None]) -> Callable[[Told], Cell]:
+def on_square(tell: Callable[[Told, int, int], None]) -> Callable[[Told], Square]:
     """A step told on one attention square: the selected query token and the earlier token its head
     attends to most; the square is returned so the panel marks it."""
 
-    def explain(ctx: Told) -> Cell:
+    def explain(ctx: Told) -> Square:
         i = ctx.i
         j = _key_of(ctx.trace, ctx.state.layer - 1, ctx.state.head - 1, i)
         tell(ctx, i, j)

@@ -11,7 +11,7 @@ from app.views.format import exact, num, percent, show
 from app.views.tokens import selected_index
 from model import Sampling, Token, Trace
 
-Cell = tuple[int, int]  # (query, key) of an attention square, counted from 0
+Square = tuple[int, int]  # (query, key) of an attention square, counted from 0
 
 
 def q(tok: Token) -> str:
