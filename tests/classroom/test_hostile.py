@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from bench.memory import Server, text_of
+from bench.memory import PLAN_MB, Server, text_of, views
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +93,18 @@ def test_the_log_names_no_traceback(server: Server) -> None:
     assert "Traceback" not in server.log.read().decode(errors="replace")
 
 
-ROOT = Path(__file__).parents[2]
+@pytest.mark.slow
+def test_many_views_of_many_texts_stay_within_the_plan() -> None:
+    """18 texts of 32 tokens x 64 attention views, 8 at once, on GPT-2 small's shapes: the pictures kept with
+    each trace are counted in the trace cache's budget, so the worker stays within README's plan."""
+    server = Server("random-gpt2", None)
+    try:
+        n, statuses = views(server.base, texts=18, per_text=64)
+        now, peak = server.memory_mb()
+        stats = httpx.get(f"{server.base}/api/stats").json()
+    finally:
+        server.stop()
+    print(f"{n} views: peak RSS {peak:.0f} MB, at the end {now:.0f} MB (plan {PLAN_MB} MB)")
+    assert statuses == {200: 1152}
+    assert stats["cache"]["bytes"] <= stats["cache"]["max_bytes"]
+    assert peak <= PLAN_MB
