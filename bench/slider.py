@@ -34,12 +34,21 @@ from app.settings import Settings
 from model import GPT2, load_model, sample
 
 
+def now(coroutine: Any) -> Any:
+    """The value of a coroutine that awaits nothing (app/deps.py's dependencies), without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("the dependency awaited something")
+
+
 def route(request: Request) -> Any:
     """The page route with its dependencies worked out as FastAPI would (app/deps.py)."""
-    site = deps.site(request)
-    lang = deps.language(request)
-    parsed = deps.parsed(request, site, lang)
-    return page(site, parsed, lang, deps.htmx_target(request), deps.base(request, site))
+    site = now(deps.site(request))
+    lang = now(deps.language(request))
+    parsed = now(deps.parsed(request, site, lang))
+    return page(site, parsed, lang, now(deps.htmx_target(request)), now(deps.base(request, site)))
 
 
 TEXT = "Data visualization empowers users to see patterns"  # 8 tokens

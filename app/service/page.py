@@ -1,6 +1,6 @@
 """Checked state -> trace -> page model: everything the explainer page prints, and its pieces.
 
-`page(site, parsed, lang, request_kind, base)` is the whole page route without HTTP: run the checked state
+`page(site, parsed, lang, target, base)` is the whole page route without HTTP: run the checked state
 (app/service/run.py), open a bare tour link at its step, and build what the template prints. The page's big
 parts (tokens, overview, panel, lens) are drawn once per text, view and language for every sampling and kept
 (app/pieces.py); the rest is drawn per request.
