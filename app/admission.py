@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 NO_WAIT = ("/static/", "/healthz", "/api/stats")
 HEAVY_PATHS = ("/api/trace",)
 EXPORT_PREFIX = "/export/"
-RECHECK = 0.05  # seconds: a waiting request also looks again this often (a turn may be freed from elsewhere)
+RECHECK = 0.25  # seconds: a waiting request also looks again this often (a turn may be freed from elsewhere)
 # seconds a client may leave a big answer (heavy, export) unread before it is dropped: its turn in a lane
 # of one or two must not be held by a reader that never reads
 STALL = 30.0

@@ -22,6 +22,7 @@ from app import i18n
 from model import Trace
 
 T = TypeVar("T")
+SCALARS = {str, int, float, bool}
 MEMO_TOKENS = 32  # texts up to this long keep their drawn pictures with their trace
 MEMO_ENTRIES = 64  # at most this many pictures per trace (Trace.views), the oldest dropped first
 
@@ -34,8 +35,9 @@ def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
 
 
 def deep_size(obj: object) -> int:
-    """Bytes held by a view-model: its strings, numbers, lists, tuples, dicts, dataclasses and arrays, each
-    object counted once (shared strings are not counted twice)."""
+    """Bytes held by a view-model: its strings, numbers, lists, tuples, dicts, dataclasses and arrays. Each
+    object is counted once, except inside a list of plain strings or numbers, counted in one pass (a string
+    shared by two such lists is counted twice: the weight errs on the heavy side)."""
     seen: set[int] = set()
     total = 0
     stack = [obj]
@@ -54,7 +56,10 @@ def deep_size(obj: object) -> int:
             stack.extend(o.keys())
             stack.extend(o.values())
         elif isinstance(o, list | tuple | set | frozenset):
-            stack.extend(o)
+            if set(map(type, o)) <= SCALARS:  # a column of strings or numbers (a heatmap has thousands)
+                total += sum(map(sys.getsizeof, o))
+            else:
+                stack.extend(o)
         elif is_dataclass(o):
             stack.extend(getattr(o, f.name) for f in fields(o))
             stack.extend(vars(o).values() if hasattr(o, "__dict__") else ())
