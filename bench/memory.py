@@ -55,6 +55,14 @@ def text_of_tokens(seed: int, tokens: int) -> str:
     return text
 
 
+def build_graph(model: str, cache_dir: str | None) -> None:
+    """Build the model's ONNX graph here, once, so no server's peak is the build's (about 2 GB)."""
+    from model.runtime import ensure_model_graph
+    from model.sources import load_model
+
+    ensure_model_graph(load_model(model), Path(cache_dir) if cache_dir else None)
+
+
 class Server:
     """`glassbox serve` in a process of its own, with its worker's memory read from /proc."""
 
@@ -190,6 +198,7 @@ def main() -> None:
         "exports": lambda s: exports(s.base, args.exports, 20, args.export_tokens),
         "unread": lambda s: unread(s, args.sockets, 200, args.hold),
     }
+    build_graph(args.model, args.cache_dir)
     # every export waits its turn rather than being refused, so all of them render: the worst case for memory
     flags = {"exports": ("--export-queue", "64", "--queue-timeout", "600")}
     peaks = [

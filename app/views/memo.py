@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from dataclasses import is_dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -35,32 +35,34 @@ def memo(trace: Trace, key: tuple[object, ...], build: Callable[[], T]) -> T:
 
 
 def deep_size(obj: object) -> int:
-    """Bytes held by a view-model: its strings, numbers, lists, tuples, dicts, dataclasses and arrays. Each
-    object is counted once, except inside a list of plain strings or numbers, counted in one pass (a string
-    shared by two such lists is counted twice: the weight errs on the heavy side)."""
+    """Bytes held by a view-model: its strings, numbers, lists, tuples, dicts, dataclasses and arrays.
+    Containers and objects are counted once each; plain strings and numbers are counted where they appear
+    (a string shared by two lists counts twice: the weight errs on the heavy side)."""
+    size = sys.getsizeof
     seen: set[int] = set()
     total = 0
     stack = [obj]
     while stack:
         o = stack.pop()
-        if id(o) in seen or o is None:
+        kind = type(o)
+        if kind in SCALARS:
+            total += size(o)
+            continue
+        if o is None or id(o) in seen:
             continue
         seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            total += o.nbytes + 112
+        if kind is np.ndarray:
+            total += o.nbytes + 112  # type: ignore[attr-defined]
             continue
-        total += sys.getsizeof(o)
-        if isinstance(o, str | bytes | int | float | bool):
-            continue
-        if isinstance(o, dict):
-            stack.extend(o.keys())
-            stack.extend(o.values())
-        elif isinstance(o, list | tuple | set | frozenset):
+        total += size(o)
+        if isinstance(o, list | tuple | set | frozenset):
             if set(map(type, o)) <= SCALARS:  # a column of strings or numbers (a heatmap has thousands)
-                total += sum(map(sys.getsizeof, o))
+                total += sum(map(size, o))
             else:
                 stack.extend(o)
-        elif is_dataclass(o):
-            stack.extend(getattr(o, f.name) for f in fields(o))
-            stack.extend(vars(o).values() if hasattr(o, "__dict__") else ())
+        elif isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif is_dataclass(o) and hasattr(o, "__dict__"):
+            stack.extend(vars(o).values())  # its fields, and what its cached properties kept
     return total
