@@ -108,13 +108,13 @@ def serve(args: argparse.Namespace) -> int:
         prepare(settings)
     import uvicorn
 
-    from app.headlimit import http_options
     from app.logs import logging_config  # uvicorn's, plus Glassbox's loggers; no query strings logged
+    from app.server import server_options  # the head's size and time bounds, keep-alive
 
     uvicorn.run(target, factory=isinstance(target, str), host=settings.host, port=settings.port,
                 workers=settings.workers, log_config=logging_config(),
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS, forwarded_allow_ips=settings.trusted_proxies,
-                **http_options(settings))  # fmt: skip
+                **server_options(settings))  # fmt: skip
     return 0
 
 

@@ -4,12 +4,11 @@ uvicorn bounds the head only with h11 (`h11_max_incomplete_event_size`). With ht
 whenever it is installed (Glassbox depends on it), nothing does: llhttp passes every header on however long
 it is, and uvicorn keeps them all (a 16 MB header was read whole). `HeadLimitedHttpTools` counts the bytes
 that arrive before a request's headers are complete and, past the limit, answers 431 and closes the
-connection. `http_options(settings)` gives uvicorn the limit (the same for h11) and the parser.
+connection. app/server.py's `server_options` gives uvicorn the limit (the same for h11) and the parser.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,12 +26,6 @@ REFUSAL = (
 def head_limit(settings: Settings) -> int:
     """Bytes a request's line and headers may take."""
     return settings.max_url + HEADERS_ALLOWANCE
-
-
-def http_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn.run's options: httptools counted by this module when it is installed, else h11's own bound."""
-    http = f"{__name__}:HeadLimitedHttpTools" if importlib.util.find_spec("httptools") else "h11"
-    return {"http": http, "h11_max_incomplete_event_size": head_limit(settings)}
 
 
 class HeadLimitedHttpTools(HttpToolsProtocol):

@@ -23,8 +23,17 @@ LANGUAGES: dict[str, tuple[str, str]] = {
     "en": ("en", "English"),
     "zh-CN": ("zh_CN", "简体中文"),
 }
-_ALIASES = {"en": "en", "zh": "zh-CN", "zh-cn": "zh-CN", "zh-hans": "zh-CN", "zh-sg": "zh-CN",
-            "zh-hans-cn": "zh-CN", "zh-tw": "zh-CN", "zh-hk": "zh-CN", "zh-hant": "zh-CN"}  # fmt: skip
+_ALIASES = {
+    "en": "en",
+    "zh": "zh-CN",
+    "zh-cn": "zh-CN",
+    "zh-hans": "zh-CN",
+    "zh-sg": "zh-CN",
+    "zh-hans-cn": "zh-CN",
+    "zh-tw": "zh-CN",
+    "zh-hk": "zh-CN",
+    "zh-hant": "zh-CN",
+}
 
 log = logging.getLogger(__name__)
 _current: ContextVar[str] = ContextVar("glassbox_language", default=DEFAULT)
@@ -56,6 +65,11 @@ def negotiate(accept_language: str | None) -> str:
         if found := normalize(code):
             return found
     return DEFAULT
+
+
+def reader_language(asked: str, accept_language: str | None) -> str:
+    """The reader's language: the one `asked` (a URL's `lang=`) if we have it, else the browser's choice."""
+    return normalize(asked) or negotiate(accept_language)
 
 
 @cache

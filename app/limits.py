@@ -5,16 +5,14 @@
   everyone down. Only real model runs queue: a cached trace, or one another request is computing already
   (single flight), never takes a slot.
 - `RequestLimits`: an ASGI middleware refusing over-long URLs (414), bodies (413) and, when a rate is set,
-  clients over it (429), before any route runs; it also builds the biggest answers (/api/trace, up to
-  millions of numbers as JSON) one at a time, so one of them cannot slow every page down.
-- `install(app, settings)`: wires them into the app with the line of requests (app/line.py) and the
-  finished-page cache (app/pagecache.py); every refusal gets a friendly page or `{"detail": ...}` JSON
-  (app/refusals.py).
+  clients over it (429), before any route runs.
+- `install(app, settings)`: wires them into the app with the lanes of requests (app/admission.py: the line,
+  the biggest answers one at a time, the exports) and the finished-page cache (app/pagecache.py); every
+  refusal gets a friendly page or `{"detail": ...}` JSON (app/refusals.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
 import threading
@@ -29,14 +27,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.line import WorkLine
+from app.admission import Admission
 from app.pagecache import PageCache
 from app.refusals import BODY_MESSAGE, BUSY_MESSAGE, RATE_MESSAGE, URL_MESSAGE, query_of, refusal
 from app.settings import Settings
 
 FREE_PATHS = ("/static/", "/healthz")  # never rate limited: assets are cached and probes must get through
-# Answers of up to millions of numbers: building one takes the interpreter for seconds, so one at a time.
-HEAVY_PATHS = ("/api/trace",)
 SWITCH_INTERVAL = 0.001  # seconds; Python's default is 0.005
 
 
@@ -63,7 +59,8 @@ class QueueStats:
 
 
 class RunQueue:
-    """Model runs, at most `max_running` at once and `queue_size` waiting; `slot()` wraps one run."""
+    """Model runs, at most `max_running` at once and `queue_size` waiting; `slot()` wraps one run. The served
+    model's Gate (model/gpt2.py)."""
 
     def __init__(self, max_running: int, queue_size: int, timeout: float) -> None:
         self.max_running = max_running
@@ -183,10 +180,6 @@ class RequestLimits:
         self.max_url = settings.max_url
         self.max_body = settings.max_body
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
-        self.queue_size = settings.queue_size
-        self.queue_timeout = settings.queue_timeout
-        self.heavy_busy = False  # an answer of HEAVY_PATHS is being built
-        self.heavy_waiting = 0
         fastapi.state.rate_limiter = self.limiter
         fastapi.state.request_limits = self
 
@@ -214,38 +207,8 @@ class RequestLimits:
                 refused = refusal(self.fastapi, path, headers, 429, RATE_MESSAGE, math.ceil(wait), query)
         if refused is not None:
             await refused(scope, receive, send)
-        elif path in HEAVY_PATHS:
-            await self._one_at_a_time(scope, receive, send, headers)
         else:
             await self.app(scope, receive, send)
-
-    async def _one_at_a_time(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
-    ) -> None:
-        """Serve a heavy answer once the one before is done; past `queue_size` waiting, or after
-        `queue_timeout` seconds, answer 503. The event loop is one thread, so the flag needs no lock."""
-
-        def busy() -> Response:
-            return refusal(self.fastapi, scope["path"], headers, 503, BUSY_MESSAGE, 2, query_of(scope))
-
-        if self.heavy_waiting >= self.queue_size and self.heavy_busy:
-            await busy()(scope, receive, send)
-            return
-        deadline = time.monotonic() + self.queue_timeout
-        self.heavy_waiting += 1
-        try:
-            while self.heavy_busy:
-                if time.monotonic() > deadline:
-                    await busy()(scope, receive, send)
-                    return
-                await asyncio.sleep(0.01)
-        finally:
-            self.heavy_waiting -= 1
-        self.heavy_busy = True
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.heavy_busy = False
 
     def _body_too_big(self, headers: dict[str, str]) -> bool:
         """Every route reads its input from the URL: a body of unknown size (chunked) is refused too."""
@@ -258,8 +221,8 @@ class RequestLimits:
 def tune_thread_pool(settings: Settings) -> None:
     """Threads for the requests worked on at once, and a shorter GIL switch interval.
 
-    Pages are drawn in anyio's worker threads (at most `concurrency` at a time, app/line.py) while the event
-    loop answers everyone else. A thread waiting for the GIL gets it after the holder's switch interval
+    Pages are drawn in anyio's worker threads (at most `concurrency` at a time, app/admission.py) while the
+    event loop answers everyone else. A thread waiting for the GIL gets it after the holder's switch interval
     (5 ms by default); at 1 ms the loop sends cached pages and static files without queueing behind a
     page being drawn. Call it inside the event loop, at startup.
     """
@@ -269,10 +232,11 @@ def tune_thread_pool(settings: Settings) -> None:
 
 
 def attach(app: FastAPI) -> None:
-    """Put the served model's runs through the app's queue (once the model is loaded)."""
+    """Put the served model's runs through the app's queue (once the model is loaded): the queue is the
+    model's Gate (model/gpt2.py), so the model waits on it without knowing the web layer."""
     serving = getattr(app.state, "serving", None)
     if serving is not None:
-        serving.gpt2.gate = app.state.run_queue.slot
+        serving.gpt2.gate = app.state.run_queue
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -285,7 +249,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         return refusal(app, request.url.path, headers, 503, err.message, err.retry_after, request.url.query)
 
-    app.add_middleware(WorkLine, fastapi=app, settings=settings)
+    app.add_middleware(Admission, fastapi=app, settings=settings)
     if settings.page_cache_mb:
         app.add_middleware(PageCache, max_bytes=settings.page_cache_mb * 2**20, state=app.state)
     app.add_middleware(RequestLimits, fastapi=app, settings=settings)  # outside: limits apply to cached pages

@@ -19,11 +19,12 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import docs, i18n, limits, logs
-from app.loading import Serving, banner_text, load_for_serving
+from app.loading import Serving, load_for_serving
 from app.paths import STATIC_DIR, TEMPLATES_DIR
-from app.pieces import PieceCache
 from app.proxy import ProxyHeaders
 from app.refusals import wants_json
+from app.server import limit_malloc_arenas
+from app.service.site import Site
 from app.settings import Settings
 from model.sources import BrokenModel
 
@@ -109,8 +110,10 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "serving", None) is None:
             app.state.serving = load_for_serving(settings)
-            app.state.banner = banner_text(app.state.serving)
-        # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs
+            app.state.site = Site.make(app.state.serving, settings, app.state.templates)
+        # A lecture hall at once (app/limits.py, app/logs.py): queue model runs, keep queries out of logs;
+        # few malloc arenas, so the threads that draw pages do not each keep freed memory (app/server.py)
+        limit_malloc_arenas()
         limits.attach(app)
         limits.tune_thread_pool(settings)
         logs.hide_queries()
@@ -129,11 +132,12 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
         docs_url=None,  # app/docs.py: Swagger UI from an installed package, not a CDN
         redoc_url=None,
     )
+    # the serving parts the routes get through app/deps.py (the app's state holds them, and nothing else
+    # reads them from there but the middlewares and the dependencies)
     app.state.settings = settings
     app.state.serving = serving
-    app.state.banner = banner_text(serving) if serving is not None else None
     app.state.templates = make_templates()
-    app.state.piece_cache = PieceCache(settings.piece_cache_mb * 2**20) if settings.piece_cache_mb else None
+    app.state.site = Site.make(serving, settings, app.state.templates) if serving is not None else None
 
     from app.routes import api, export, pages
 

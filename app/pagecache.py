@@ -3,18 +3,20 @@ The static files (stylesheets, htmx) are kept too, already gzipped.
 
 A page is a pure function of its URL and a few request headers (the route names them in `Vary`), so an
 identical request can get the stored bytes (already gzipped) without tracing, sampling or rendering again.
-Bounded by bytes, least recently used first out. Only answers that say they vary on nothing but the
+Kept in the one cache class (model/cache.py's BytesCache: bounded by bytes, least recently used first out,
+an answer bigger than an eighth of the budget not kept). Only answers that say they vary on nothing but the
 headers in `KEY_HEADERS` are kept, so a route that starts to depend on something else is never served
 stale; refusals (429, 503) and redirects are never kept.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model.cache import BytesCache
 
 KEY_HEADERS = ("hx-request", "hx-target", "hx-history-restore-request", "accept-language")
 KEPT_STATUS = (200, 400)  # a page, or a page with a message about the input: both follow from the URL
@@ -34,28 +36,38 @@ class Stored:
 class PageCache:
     """ASGI middleware: stored answers for repeated GETs of `paths`, up to `max_bytes` in all."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, paths: tuple[str, ...] = ("/",),
-                 prefixes: tuple[str, ...] = ("/static/",), state: State | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        paths: tuple[str, ...] = ("/",),
+        prefixes: tuple[str, ...] = ("/static/",),
+        state: State | None = None,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
         self.paths = paths
         self.prefixes = prefixes  # the stylesheets and htmx: kept gzipped instead of compressed every time
-        self._items: OrderedDict[tuple[object, ...], Stored] = OrderedDict()
-        self._bytes = 0
+        # answers are stored once complete, on the event loop: the cache's lock is never contended for long
+        self.store: BytesCache[Stored] = BytesCache(
+            max_bytes, size=lambda s: s.nbytes, largest=max_bytes // 8
+        )
         self.hits = 0
         self.misses = 0
         if state is not None:
             state.page_cache = self  # for /api/stats
 
     @property
+    def max_bytes(self) -> int:
+        return self.store.max_bytes
+
+    @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self.store.nbytes
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # runs on the event loop only, so the dictionary needs no lock
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
@@ -66,10 +78,9 @@ class PageCache:
         headers = {k.lower(): v for k, v in scope["headers"]}
         gzip = b"gzip" in headers.get(b"accept-encoding", b"")
         # the page's own address (its permalinks) comes from the scheme and the Host header
-        key = (scope["path"], scope["query_string"], gzip, scope.get("scheme"), headers.get(b"host"),
-               *(headers.get(h.encode()) for h in KEY_HEADERS))  # fmt: skip
-        if (stored := self._items.get(key)) is not None:
-            self._items.move_to_end(key)
+        where = (scope["path"], scope["query_string"], gzip, scope.get("scheme"), headers.get(b"host"))
+        key = where + tuple(headers.get(h.encode()) for h in KEY_HEADERS)
+        if (stored := self.store.peek(key)) is not None:
             self.hits += 1
             await send({"type": "http.response.start", "status": stored.status, "headers": stored.headers})
             await send({"type": "http.response.body", "body": stored.body})
@@ -102,13 +113,4 @@ class PageCache:
             or not vary <= {h.encode() for h in KEY_HEADERS} | {b"accept-encoding"}
         ):
             return
-        stored = Stored(status=start["status"], headers=headers, body=body)
-        if stored.nbytes > self.max_bytes // 8:
-            return
-        if (old := self._items.pop(key, None)) is not None:
-            self._bytes -= old.nbytes
-        self._items[key] = stored
-        self._bytes += stored.nbytes
-        while self._bytes > self.max_bytes:
-            _, dropped = self._items.popitem(last=False)
-            self._bytes -= dropped.nbytes
+        self.store.put(key, Stored(status=start["status"], headers=headers, body=body))

@@ -16,6 +16,9 @@ from functools import cache
 SANS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif'
 MONO = 'ui-monospace, "SF Mono", "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace'
 MAX_SIDE = 4096  # pixels: a 256-token heatmap is drawn smaller rather than as a 100 MB raster
+# ... and at most this many pixels in all (16 MB of RGBA): a 256-token attention map renders at 2048 x 2048
+# rather than 4096 x 4096, in a quarter of the memory and CPU
+MAX_PIXELS = 2048 * 2048
 TITLES = re.compile(r"<title>[^<]*</title>")  # escaped text: it holds no "<"
 WIDE = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
 
@@ -63,6 +66,11 @@ def needs_wide_font(*texts: str) -> bool:
 def png_scale(width: float, height: float, scale: float = 2.0) -> float:
     """Twice the figure's size (sharp on slides), less when that would pass MAX_SIDE pixels."""
     return min(scale, MAX_SIDE / max(width, height, 1.0))
+
+
+def export_scale(width: float, height: float) -> float:
+    """The scale an export is rendered at: `png_scale`, less when that would pass MAX_PIXELS."""
+    return min(png_scale(width, height), (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
 
 
 def render_png(svg: str, scale: float = 2.0) -> bytes:

@@ -38,7 +38,7 @@ def reader_language(headers: dict[str, str], query: str = "") -> str:
     """`lang=` of the address asked for, else of the page an htmx request came from, else the browser's."""
     current = urlsplit(headers.get("hx-current-url", "")).query
     asked = parse_qs(query).get("lang", [""])[0] or parse_qs(current).get("lang", [""])[0]
-    return i18n.normalize(asked) or i18n.negotiate(headers.get("accept-language"))
+    return i18n.reader_language(asked, headers.get("accept-language"))
 
 
 def wants_json(path: str) -> bool:
@@ -46,8 +46,16 @@ def wants_json(path: str) -> bool:
     return path.startswith("/api/") or path in ("/healthz", "/openapi.json")
 
 
-def refusal(app: FastAPI, path: str, headers: dict[str, str], status: int, message: str,
-            retry_after: int | None = None, query: str = "", **params: object) -> Response:  # fmt: skip
+def refusal(
+    app: FastAPI,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+    retry_after: int | None = None,
+    query: str = "",
+    **params: object,
+) -> Response:
     """The answer to a refused request: `{"detail": message}` for the API, a short page for people.
 
     An htmx request gets only the messages box, retargeted there (HX-Retarget), so the page the student

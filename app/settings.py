@@ -21,12 +21,42 @@ class Settings(BaseSettings):
     cache_mb: int = Field(512, ge=0, le=65536, description="trace cache size in MB")
     max_tokens: int = Field(256, ge=1, le=1024, description="longest prompt in tokens")
     max_chars: int = Field(4000, ge=1, le=100_000, description="longest prompt in characters")
+    max_trace_mb: int = Field(
+        320,
+        ge=0,
+        le=65536,
+        description="largest trace of one text in MB: longer texts are refused (0: no bound)",
+    )
+    public_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$",
+        description="the address students use, e.g. https://glassbox.example.edu: every permalink starts "
+        "with it (without it, only a Host header naming this server is used; others get relative links)",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names permalinks may be built from when public_url is unset "
+        "(default: localhost and this machine's names; '*' trusts any Host header)",
+    )
 
-    # A lecture hall at once (app/line.py, app/limits.py): back-pressure, limits, an optional rate limit.
+    # A lecture hall at once (app/admission.py, app/limits.py): back-pressure, limits, an optional rate limit.
     concurrency: int = Field(4, ge=1, le=256, description="requests worked on at once per worker process")
     max_running: int = Field(1, ge=1, le=64, description="model runs at once per worker process")
     queue_size: int = Field(64, ge=0, le=10_000, description="requests that may wait for a turn, then 503")
     queue_timeout: float = Field(15.0, gt=0, le=600, description="seconds a request may wait, then HTTP 503")
+    export_concurrency: int = Field(
+        1, ge=1, le=64, description="downloads (PNG, SVG, CSV, JSON) worked on at once per worker process"
+    )
+    export_queue: int = Field(16, ge=0, le=10_000, description="downloads that may wait for a turn, then 503")
+    export_cache_mb: int = Field(
+        32, ge=0, le=4096, description="finished downloads kept for repeat requests (MB)"
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds a client has to send a request's whole header, then closed"
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, le=600, description="seconds an idle kept-alive connection stays open after an answer"
+    )
     max_url: int = Field(8192, ge=256, le=1_000_000, description="longest URL (path + query) in bytes")
     max_body: int = Field(1024, ge=0, le=10_000_000, description="largest request body in bytes")
     rate_limit: float = Field(0.0, ge=0, le=10_000, description="requests/second per client IP (0: off)")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, quote_plus
 
 from app.i18n import LANGUAGES, _, normalize
+from app.service.checks import model_problem, text_problem
 from model.sampling import DEFAULT_TEMPERATURE
 
 REFERENCE_PROMPTS = (
@@ -26,11 +26,12 @@ REFERENCE_PROMPTS = (
     "IEEE VIS conference highlights the",
 )
 VIEWS = ("embedding", "attention", "mlp", "residual")
-# The attention panel's walk-through, in the order GPT-2 computes it.
+# The attention panel's walk-through, in the order GPT-2 computes it. One vocabulary: the URL's `step=`, the
+# panel's tabs, the tour's attention steps (app/views/tour.py) and the tensors they show (block{i}.q|k|v,
+# block{i}.attn.scores|scaled|masked|probs|heads|out; "concat" is attn.heads side by side).
 STEPS = ("qkv", "scores", "scaled", "masked", "probs", "heads", "concat", "out")
 ACTIONS = ("run", "generate", "greedy", "undo", "clear")
 
-TOUR_STEPS = 21  # app/views/tour.py has one entry per step; a test keeps the two equal
 TEMPERATURE = (0.05, 5.0, DEFAULT_TEMPERATURE)  # slider minimum, maximum, default (as the API and CLI)
 MAX_SEED = 2**32 - 1
 MAX_GENERATED = 64
@@ -45,6 +46,7 @@ class Limits:
     vocab_size: int
     max_chars: int
     model: str
+    tour_steps: int  # the guided tour's length (app/views/tour.py)
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,8 @@ class State:
     present: bool = False
     lang: str = ""  # "" when the URL does not choose one (the browser's Accept-Language decides)
     tour: int | None = None  # the guided tour's step, counted from 1
-    # True: the sampling controls are written as SAMPLING_MARK in every URL, to be filled in per request
-    # (app/routes/pages.py keeps drawn pieces of a page for every student on the same text and view)
-    sampling_mark: bool = False
+    # the URL's parameter order (a subclass may write its sampling controls otherwise: app/pieces.py)
+    _order: ClassVar[tuple[str, ...]] = ()
 
     def params(self, **changes: object) -> dict[str, str]:
         """The query parameters of this state (with `changes`), in a stable order.
@@ -81,14 +82,12 @@ class State:
         if "text" in changes or "gen" in changes:  # gen_for depends on both
             return _encode_all(replace(self, **changes))  # type: ignore[arg-type]
         out = dict(self._params)
-        if self.sampling_mark and not changes.keys().isdisjoint(SAMPLING):
-            raise ValueError("a marked state's sampling controls are filled in later; it cannot change them")
         for key, value in changes.items():
             out.pop(key, None)
             encoded = _ENCODE[key](value)
             if encoded is not None:
                 out[key] = encoded
-        return {key: out[key] for key in ORDER if key in out}
+        return {key: out[key] for key in self._order or ORDER if key in out}
 
     @cached_property
     def _params(self) -> dict[str, str]:
@@ -98,25 +97,19 @@ class State:
         """A permalink to this state (with `changes`), e.g. `state.url(layer=3)`."""
         return to_url(self.params(**changes), anchor)
 
-    def marked(self) -> State:
-        """This state with its sampling controls left as a mark in every URL (see `sampling_query`)."""
-        return replace(self, temperature=TEMPERATURE[2], top_k=None, top_p=None, seed=0, sampling_mark=True)
-
-    def sampling_query(self) -> str:
-        """What SAMPLING_MARK stands for in this state's URLs, as written in an HTML attribute."""
-        params = self._params
-        return "&amp;".join(f"{key}={_quote(params[key])}" for key in SAMPLING)
+    def sampling_params(self) -> dict[str, str]:
+        """The four sampling controls as the URL writes them, always together and in this order."""
+        return {
+            "temperature": fmt_float(self.temperature),
+            "top_k": "" if self.top_k is None else str(self.top_k),
+            "top_p": "" if self.top_p is None else fmt_float(self.top_p),
+            "seed": str(self.seed),
+        }
 
 
 def _encode_all(s: State) -> dict[str, str]:
     out = {"text": s.text, "model": s.model, "layer": str(s.layer), "head": str(s.head)}
-    if s.sampling_mark:
-        out[SAMPLING_MARK] = ""
-    else:
-        out["temperature"] = fmt_float(s.temperature)
-        out["top_k"] = "" if s.top_k is None else str(s.top_k)
-        out["top_p"] = "" if s.top_p is None else fmt_float(s.top_p)
-        out["seed"] = str(s.seed)
+    out.update(s.sampling_params())
     out["view"] = s.view
     if s.step != "qkv":
         out["step"] = s.step
@@ -136,13 +129,11 @@ def _encode_all(s: State) -> dict[str, str]:
     return out
 
 
-# The sampling controls, always written together: a page drawn once for many students writes this mark in
-# their place (letters and digits only: no quoting or escaping changes it, and no one can guess it).
+# The sampling controls, always written together, after the head.
 SAMPLING = ("temperature", "top_k", "top_p", "seed")
-SAMPLING_MARK = f"glassboxsampling{secrets.token_hex(8)}"
 # the URL's parameter order, and how a changed control is written (None: left out of the URL)
-ORDER = ("text", "model", "layer", "head", SAMPLING_MARK, *SAMPLING, "view", "step", "token",
-         "gen", "gen_for", "expand", "present", "tour", "lang")  # fmt: skip
+ORDER: tuple[str, ...] = ("text", "model", "layer", "head", *SAMPLING, "view", "step", "token", "gen")
+ORDER += ("gen_for", "expand", "present", "tour", "lang")
 _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "model": str,
     "layer": str,
@@ -162,7 +153,7 @@ _ENCODE: dict[str, Callable[[Any], str | None]] = {
 
 
 @lru_cache(maxsize=4096)
-def _quote(value: str) -> str:
+def quote_value(value: str) -> str:
     return quote_plus(value, safe=",")
 
 
@@ -176,8 +167,7 @@ def quote_text(text: str) -> str:
 def to_url(params: Mapping[str, str], anchor: str = "") -> str:
     """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
     query = "&".join(
-        k if k == SAMPLING_MARK else f"{k}={quote_text(value) if k == 'text' else _quote(value)}"
-        for k, value in params.items()
+        f"{k}={quote_text(value) if k == 'text' else quote_value(value)}" for k, value in params.items()
     )
     return f"/?{query}" + (f"#{anchor}" if anchor else "")
 
@@ -265,25 +255,13 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         text = REFERENCE_PROMPTS[0]
     else:
         text = raw_text.replace("\r\n", "\n")
-        if not text.strip():
-            messages.append(_("Type some text for GPT-2 to read."))
-            text_ok = False
-        elif len(text) > limits.max_chars:
-            messages.append(
-                _(
-                    "The text has {n} characters; this server takes at most {limit}. "
-                    "Shorten it and try again."
-                ).format(n=len(text), limit=limits.max_chars)
-            )
+        if (problem := text_problem(text, limits.max_chars)) is not None:
+            messages.append(problem.reader())
             text_ok = False
 
     model = query.get("model", "").strip() or limits.model
-    if model != limits.model:
-        messages.append(
-            _("This server runs the model {served}, not {asked}; showing {served}.").format(
-                served=repr(limits.model), asked=repr(model[:80])
-            )
-        )
+    if (problem := model_problem(model, limits.model)) is not None:
+        messages.append(problem.reader())
         model = limits.model
 
     gen: tuple[int, ...] = ()
@@ -322,7 +300,7 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     top_k = _int(raw, "top-k", 1, limits.vocab_size, 40, messages) if (raw := get("top_k")) else None
     top_p = _float(raw, "top-p", 0.01, 1.0, 0.9, messages) if (raw := get("top_p")) else None
     seed = _int(raw, _("Seed"), 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
-    tour = _int(raw, _("Tour step"), 1, TOUR_STEPS, 1, messages) if (raw := get("tour")) else None
+    tour = _int(raw, _("Tour step"), 1, limits.tour_steps, 1, messages) if (raw := get("tour")) else None
 
     view = (get("view") or "attention").strip().lower()
     if view not in VIEWS:

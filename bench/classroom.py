@@ -54,10 +54,24 @@ from app.state import REFERENCE_PROMPTS
 KINDS = ("page", "slider", "panel", "generate", "static")
 FRONT = "nginx-cache"  # statuses counted under this name are nginx's X-Cache-Status, not HTTP statuses
 BUDGET_MS = 250
-SUBJECTS = ("My grandmother", "The old lighthouse keeper", "A curious robot", "Our chemistry teacher",
-            "The tired student", "A small green frog", "The city council", "Every good story")  # fmt: skip
-VERBS = ("always wanted to", "suddenly decided to", "was never allowed to", "quietly learned how to",
-         "could not believe how to", "finally remembered to")  # fmt: skip
+SUBJECTS = (
+    "My grandmother",
+    "The old lighthouse keeper",
+    "A curious robot",
+    "Our chemistry teacher",
+    "The tired student",
+    "A small green frog",
+    "The city council",
+    "Every good story",
+)
+VERBS = (
+    "always wanted to",
+    "suddenly decided to",
+    "was never allowed to",
+    "quietly learned how to",
+    "could not believe how to",
+    "finally remembered to",
+)
 
 
 class Reply(NamedTuple):
@@ -76,16 +90,25 @@ class Reply(NamedTuple):
 class Student:
     """One browser: its current page state (the URL's query) and the timings it saw."""
 
-    def __init__(self, base: str, rng: random.Random, timings: dict[str, list[float]],
-                 statuses: Counter[str], pace: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base: str,
+        rng: random.Random,
+        timings: dict[str, list[float]],
+        statuses: Counter[str],
+        pace: float = 1.0,
+    ) -> None:
         # its own connection, as each browser has. aiohttp parses HTTP in C: the load generator shares the
         # server's cores, so its CPU per request is taken from the server it measures. Bodies are read in
         # full but left compressed, except the first page, whose form the student reads.
         self.base = base
         self.client = aiohttp.ClientSession(
-            base_url=base, connector=aiohttp.TCPConnector(limit=1), auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=30), headers={"Accept-Encoding": "gzip"},
-        )  # fmt: skip
+            base_url=base,
+            connector=aiohttp.TCPConnector(limit=1),
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=30),
+            headers={"Accept-Encoding": "gzip"},
+        )
         self.rng = rng
         self.timings = timings
         self.statuses = statuses
@@ -97,8 +120,9 @@ class Student:
         r = self.rng
         return f"{r.choice(SUBJECTS)} from room {r.randint(1, 999)} {r.choice(VERBS)}"
 
-    async def get(self, kind: str, url: str, params: dict[str, str] | None = None,
-                  headers: dict[str, str] | None = None) -> Reply | None:  # fmt: skip
+    async def get(
+        self, kind: str, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> Reply | None:
         start = time.perf_counter()
         try:
             try:
@@ -132,8 +156,12 @@ class Student:
         return {**{f: self.state.get(f, "") for f in fields}, **changes}
 
     def hx(self, target: str, trigger: str) -> dict[str, str]:
-        return {"HX-Request": "true", "HX-Target": target, "HX-Trigger": trigger,
-                "HX-Current-URL": f"{self.base}/?{urlencode(self.state)}"}  # fmt: skip
+        return {
+            "HX-Request": "true",
+            "HX-Target": target,
+            "HX-Trigger": trigger,
+            "HX-Current-URL": f"{self.base}/?{urlencode(self.state)}",
+        }
 
     async def think(self, lo: float, hi: float) -> None:
         await asyncio.sleep(self.rng.uniform(lo, hi) * self.pace)
@@ -169,8 +197,13 @@ class Student:
         shape = re.search(r"(\d+) blocks \u00b7 (\d+) heads", page)
         blocks, heads = (int(shape.group(1)), int(shape.group(2))) if shape else (12, 12)
         layer, head = str(rng.randint(min(2, blocks), blocks)), str(rng.randint(min(2, heads), heads))
-        clicks = [{"view": "embedding"}, {"view": "mlp"}, {"view": "residual"},
-                  {"view": "attention", "layer": layer}, {"head": head}]  # fmt: skip
+        clicks = [
+            {"view": "embedding"},
+            {"view": "mlp"},
+            {"view": "residual"},
+            {"view": "attention", "layer": layer},
+            {"head": head},
+        ]
         for vals in clicks:
             await self.think(0.8, 2.5)
             self.follow(await self.get("panel", "/", self.included(**vals), self.hx("page", "panel")))
@@ -181,8 +214,9 @@ class Student:
             self.follow(await self.get("generate", "/", params, self.hx("page", "controls")))
 
 
-async def classroom(base: str, students: int, arrive: float, seconds: float, seed: int, pace: float = 1.0
-                    ) -> tuple[dict[str, list[float]], Counter[str], int]:  # fmt: skip
+async def classroom(
+    base: str, students: int, arrive: float, seconds: float, seed: int, pace: float = 1.0
+) -> tuple[dict[str, list[float]], Counter[str], int]:
     """Run every student; return the timings per kind, status counts and how many were cut off."""
     timings: dict[str, list[float]] = defaultdict(list)
     statuses: Counter[str] = Counter()
@@ -248,23 +282,33 @@ def print_stats(workers: list[dict[str, Any]], cpu: float, students: int, arrive
         return sum(w[part][key] for w in workers if w.get(part))
 
     hits, misses = total("cache", "hits"), total("cache", "misses")
-    print(f"trace cache ({len(workers)} worker(s)): hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} "
-          f"hits, {misses:.0f} model runs), {total('cache', 'entries'):.0f} traces, "
-          f"{total('cache', 'bytes') / 2**20:.0f} MB")  # fmt: skip
+    print(
+        f"trace cache ({len(workers)} worker(s)): hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} "
+        f"hits, {misses:.0f} model runs), {total('cache', 'entries'):.0f} traces, "
+        f"{total('cache', 'bytes') / 2**20:.0f} MB"
+    )
     hits, misses = total("pages", "hits"), total("pages", "misses")
-    print(f"page cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages sent again, "
-          f"{misses:.0f} drawn), {total('pages', 'bytes') / 2**20:.0f} MB")  # fmt: skip
+    print(
+        f"page cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages sent again, "
+        f"{misses:.0f} drawn), {total('pages', 'bytes') / 2**20:.0f} MB"
+    )
     hits, misses = total("pieces", "hits"), total("pieces", "misses")
-    print(f"piece cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages from drawn parts, "
-          f"{misses:.0f} drawn), {total('pieces', 'bytes') / 2**20:.0f} MB")  # fmt: skip
-    print(f"model queue: {total('queue', 'runs'):.0f} runs tracing {total('queue', 'texts'):.0f} texts, mean "
-          f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
-          f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}")  # fmt: skip
+    print(
+        f"piece cache: hit rate {hits / max(1, hits + misses):.1%} ({hits:.0f} pages from drawn parts, "
+        f"{misses:.0f} drawn), {total('pieces', 'bytes') / 2**20:.0f} MB"
+    )
+    print(
+        f"model queue: {total('queue', 'runs'):.0f} runs tracing {total('queue', 'texts'):.0f} texts, mean "
+        f"{max(w['queue']['mean_run_ms'] for w in workers)} ms (slowest worker), refused "
+        f"{total('queue', 'refused'):.0f}, timed out {total('queue', 'timed_out'):.0f}"
+    )
     each, model = cpu / max(1, students), total("queue", "run_cpu_s") / max(1, students)
     # what the arrivals ask of the machine: a queue stays short only while this is well under its cores
-    print(f"server CPU per student: {each * 1000:.0f} ms, of which model runs {model * 1000:.0f} ms; "
-          f"{students} students over {arrive:.0f} s ask for {each * students / arrive:.2f} cores of "
-          f"{os.cpu_count()}")  # fmt: skip
+    print(
+        f"server CPU per student: {each * 1000:.0f} ms, of which model runs {model * 1000:.0f} ms; "
+        f"{students} students over {arrive:.0f} s ask for {each * students / arrive:.2f} cores of "
+        f"{os.cpu_count()}"
+    )
 
 
 def free_port() -> int:
@@ -274,8 +318,22 @@ def free_port() -> int:
 
 
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--model", args.model, "--fallback", "", "--port",
-           str(port), "--workers", str(args.workers), "--threads", str(args.threads)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--model",
+        args.model,
+        "--fallback",
+        "",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+    ]
     env = {**os.environ, "GLASSBOX_CACHE": str(args.cache_dir)} if args.cache_dir else dict(os.environ)
     with log.open("wb") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -388,9 +446,11 @@ def main() -> None:
     finally:
         servers.stop()
 
-    print(f"\n{args.students} students in {wall:.1f} s; server CPU {cpu:.1f} s ({cpu / wall:.2f} cores), "
-          f"this client's {own_cpu:.1f} s; load average before {load_before:.2f}, after "
-          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(
+        f"\n{args.students} students in {wall:.1f} s; server CPU {cpu:.1f} s ({cpu / wall:.2f} cores), "
+        f"this client's {own_cpu:.1f} s; load average before {load_before:.2f}, after "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     print(f"\n{'kind':<10}{'count':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     dynamic = [t for k in KINDS if k != "static" for t in timings[k]]
     for kind, values in [*((k, timings[k]) for k in KINDS), ("all", dynamic)]:
@@ -401,8 +461,10 @@ def main() -> None:
     codes = Counter(key.split(" ", 1)[1] for key in statuses.elements())
     busy = codes.get("503", 0)
     errors = sum(n for code, n in codes.items() if code not in ("200", "503")) + cut  # 503s: counted apart
-    print(f"\nstatus counts: {dict(sorted(codes.items()))}; students cut off at the deadline: {cut}; "
-          f"requests sent again after the server closed an idle connection: {retried}")  # fmt: skip
+    print(
+        f"\nstatus counts: {dict(sorted(codes.items()))}; students cut off at the deadline: {cut}; "
+        f"requests sent again after the server closed an idle connection: {retried}"
+    )
     print(f"503 answers: {busy}")
     if front:
         hits = front.get("HIT", 0)

@@ -61,8 +61,10 @@ def main() -> None:
         for view in ("attention", "embedding", "mlp", "residual"):
             p_raw, p_wire = fetch(client, f"{url}&view={view}")
             print(f"  HTML of the {view:9} view: {p_raw:7d} bytes raw, {p_wire:6d} with gzip")
-        print(f"first view (HTML + CSS + htmx): {raw} bytes raw, {wire} transferred with gzip; "
-              f"budget {BUDGET} ({wire / BUDGET:.2f} of it)")  # fmt: skip
+        print(
+            f"first view (HTML + CSS + htmx): {raw} bytes raw, {wire} transferred with gzip; "
+            f"budget {BUDGET} ({wire / BUDGET:.2f} of it)"
+        )
     print(f"page_bytes={wire}")
 
 

@@ -21,7 +21,7 @@ import torch
 from model.config import GPT2Config
 from model.runtime import Engine
 from model.sources import synthetic_model
-from tests.model.torch_gpt2 import hf_model
+from model.torch_gpt2 import hf_model
 
 
 def median_ms(fn, repeats: int) -> float:

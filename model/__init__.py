@@ -8,5 +8,18 @@ from model.sources import LoadedModel, ModelUnavailable, load_model
 from model.tokenizer import Token, Tokenizer
 from model.trace import Trace
 
-__all__ = ["GPT2", "GPT2Config", "HeadSweep", "Intervention", "LoadedModel", "ModelUnavailable", "Patch",
-           "Sampling", "Token", "Tokenizer", "Trace", "load_model", "sample"]  # fmt: skip
+__all__ = [
+    "GPT2",
+    "GPT2Config",
+    "HeadSweep",
+    "Intervention",
+    "LoadedModel",
+    "ModelUnavailable",
+    "Patch",
+    "Sampling",
+    "Token",
+    "Tokenizer",
+    "Trace",
+    "load_model",
+    "sample",
+]

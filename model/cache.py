@@ -1,5 +1,6 @@
-"""Caches bounded by bytes, with single flight: identical concurrent requests compute once (the model runs
-once for a trace)."""
+"""The one cache class: bounded by bytes, least recently used first out, with single flight (identical
+concurrent requests compute once: the model runs once for a trace). Traces, drawn page parts and finished
+pages are all kept in one (docs/architecture.md, "Serving")."""
 
 from __future__ import annotations
 
@@ -74,6 +75,27 @@ class BytesCache(Generic[V]):
         future.set_result(value)
         return value
 
+    def put(self, key: Hashable, value: V) -> None:
+        """Keep `value` for `key` (computed elsewhere, e.g. a page answered on the event loop)."""
+        with self._lock:
+            self._store(key, value)
+
+    def grow(self, key: Hashable, delta: int) -> None:
+        """The value kept for `key` now weighs `delta` bytes more (or less): re-count it, and drop the least
+        recently used values while over the budget. A key not kept (or no longer) is left alone."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return
+            self._items[key] = (found[0], found[1] + delta)
+            self._bytes += delta
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self.max_bytes and self._items:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._bytes -= dropped
+
     def _store(self, key: Hashable, value: V) -> None:
         size = self._size(value)
         if size > self.largest:
@@ -82,13 +104,21 @@ class BytesCache(Generic[V]):
             self._bytes -= old[1]
         self._items[key] = (value, size)
         self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, (_, dropped) = self._items.popitem(last=False)
-            self._bytes -= dropped
+        self._evict()
 
 
 class TraceCache(BytesCache[Trace]):
-    """Least-recently-used traces up to `max_bytes`; a trace bigger than the whole budget is not kept."""
+    """Least-recently-used traces up to `max_bytes`, each weighed with what is kept with it (its memos: the
+    pictures drawn from it count too); a trace bigger than the whole budget is not kept."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(max_bytes, size=lambda trace: trace.nbytes)
+        super().__init__(max_bytes, size=lambda trace: trace.held_bytes)
+
+    def get(self, key: Hashable, compute: Callable[[], Trace]) -> Trace:
+        def counted() -> Trace:
+            trace = compute()
+            # what the trace's memos keep later is counted against this cache's budget
+            trace.derived.on_change = trace.views.on_change = lambda delta: self.grow(key, delta)
+            return trace
+
+        return super().get(key, counted)

@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -25,10 +26,20 @@ MAX_PACK_CELLS = 16_384
 CHECK_TEXT = "Hello, world"  # the startup check's trace
 
 
-@contextmanager
-def no_gate(done: Callable[[], bool] | None = None) -> Iterator[bool]:
+class Gate(Protocol):
+    """Where every model run (not a cache hit) waits for its turn. `slot(done)` holds a turn for the body of
+    a `with` and gives True; it may stop waiting once `done()` says another run did the work, and then gives
+    False. A server implements it with a bounded queue (app/limits.py's RunQueue)."""
+
+    def slot(self, done: Callable[[], bool] | None = None) -> AbstractContextManager[bool]: ...
+
+
+class NoGate:
     """The gate of a GPT2 outside a server: every run goes at once."""
-    yield True
+
+    @contextmanager
+    def slot(self, done: Callable[[], bool] | None = None) -> Iterator[bool]:
+        yield True
 
 
 class _Job:
@@ -49,8 +60,14 @@ class _Job:
 class GPT2:
     """A loaded model ready to trace text. Thread-safe."""
 
-    def __init__(self, loaded: LoadedModel, *, threads: int = 0, cache_bytes: int = 512 * 2**20,
-                 cache_dir: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        threads: int = 0,
+        cache_bytes: int = 512 * 2**20,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.loaded = loaded
         self.name = loaded.name
         self.config = loaded.config
@@ -58,9 +75,7 @@ class GPT2:
         self.engine = Engine.for_model(loaded, threads=threads, cache_dir=cache_dir)
         loaded.release()  # the graph holds the weights now
         self.cache = TraceCache(cache_bytes)
-        # Every model run (not a cache hit) happens inside `gate(done)`; a server puts a bounded queue here
-        # (app/limits.py), which stops waiting once `done()` says another run did the work.
-        self.gate: Callable[[Callable[[], bool]], AbstractContextManager[bool]] = no_gate
+        self.gate: Gate = NoGate()  # every model run happens inside `gate.slot(done)`
         self._waiting: list[_Job] = []
         self._lock = threading.Lock()
         self.runs = 0  # model runs
@@ -102,7 +117,7 @@ class GPT2:
         with self._lock:
             self._waiting.append(job)
         try:
-            with self.gate(job.future.done) as holding:
+            with self.gate.slot(job.future.done) as holding:
                 batch = self._take(job) if holding else []
                 if batch:
                     self._run_batch(batch)
@@ -162,7 +177,7 @@ class GPT2:
         runs = 0
         for start in range(0, len(heads), per_run):
             chunk = heads[start : start + per_run]
-            with self.gate(lambda: False):
+            with self.gate.slot(lambda: False):
                 logits = self.engine.next_token_logits(
                     [(None, key)] * len(chunk), [Intervention(ablate=frozenset({head})) for head in chunk]
                 )  # [k, V]

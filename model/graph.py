@@ -41,7 +41,7 @@ OPSET = 20
 
 
 def block_output_names(i: int) -> list[str]:
-    """The activations block i exposes, in the order of DESIGN.md's table."""
+    """The activations block i exposes, in the order of docs/architecture.md's tensor table."""
     p = f"block{i}"
     return [
         f"{p}.ln1", f"{p}.q", f"{p}.k", f"{p}.v",
@@ -52,7 +52,7 @@ def block_output_names(i: int) -> list[str]:
 
 
 def output_names(config: GPT2Config) -> list[str]:
-    """Every graph output: the tensor table of DESIGN.md plus the logit lens."""
+    """Every graph output: the tensor table of docs/architecture.md plus the logit lens."""
     names = ["embed.token", "embed.position", "embed.sum"]
     for i in range(config.n_layer):
         names += block_output_names(i)

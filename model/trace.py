@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from model.config import GPT2Config
 from model.intervention import Intervention
 from model.sampling import logit_order
+
+
+def trace_bytes(config: GPT2Config, n_tokens: int) -> int:
+    """The bytes of a trace of `n_tokens` tokens (float32), before it is run: per block 18 [T, C]-sized
+    tensors (norms, residuals, outputs, q, k, v, heads, the MLP's 4C-wide two) and four [H, T, T] attention
+    maps; the embeddings, final.ln, the logits and the lens."""
+    t, c, h, v, n_layer = n_tokens, config.n_embd, config.n_head, config.vocab_size, config.n_layer
+    per_block = 18 * t * c + 4 * h * t * t
+    return 4 * (n_layer * per_block + 4 * t * c + v + n_layer * v)
+
+
+def tokens_within(config: GPT2Config, max_bytes: int) -> int:
+    """The most tokens whose trace takes at most `max_bytes`."""
+    lo, hi = 0, config.n_positions
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if trace_bytes(config, mid) <= max_bytes else (lo, mid - 1)
+    return lo
 
 
 @dataclass(frozen=True)
@@ -55,16 +75,64 @@ class LazyTensors(Mapping[str, np.ndarray]):
         return len(self._names)
 
 
+T = TypeVar("T")
+
+
+class Memo:
+    """Results worked out from one trace once, kept with it: a cached trace serves many requests.
+
+    At most `entries` results, the least recently used dropped first, and every kept byte counted
+    (`nbytes`, by the `size` each caller gives): the trace cache weighs a trace with its memo, and
+    `on_change(delta)` tells it when the memo grows or shrinks after the trace was stored."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.nbytes = 0
+        self.on_change: Callable[[int], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: Hashable, build: Callable[[], T], size: Callable[[T], int]) -> T:
+        """The kept result for `key`, or `build()`'s, kept at the weight `size(result)`."""
+        with self._lock:
+            if (found := self._items.get(key)) is not None:
+                self._items.move_to_end(key)
+                return found[0]  # type: ignore[return-value]
+        value = build()  # outside the lock: two requests may build the same thing; the first one is kept
+        weight = size(value)
+        with self._lock:
+            if (found := self._items.get(key)) is not None:
+                return found[0]  # type: ignore[return-value]
+            self._items[key] = (value, weight)
+            delta = weight
+            while len(self._items) > self.entries:
+                delta -= self._items.popitem(last=False)[1][1]  # the least recently used
+            self.nbytes += delta
+            on_change = self.on_change
+        if on_change is not None and delta:
+            on_change(delta)
+        return value
+
+
 @dataclass(frozen=True)
 class Trace:
-    """What GPT-2 computed for `ids`. Tensor names follow DESIGN.md's table (e.g. `block3.attn.probs`)."""
+    """What GPT-2 computed for `ids`. Tensor names follow docs/architecture.md's tensor table (e.g.
+    `block3.attn.probs`)."""
 
     ids: tuple[int, ...]
     config: GPT2Config
     tensors: Mapping[str, np.ndarray] = field(repr=False)
     intervention: Intervention | None = None  # what was done to the model for this run, if anything
-    # results worked out from the tensors once (a cached trace serves many requests), e.g. the lens
-    derived: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    # what the model works out from the tensors once (the likeliest tokens, the lens): small, counted
+    derived: Memo = field(default_factory=lambda: Memo(entries=16), repr=False, compare=False)
+    # what the views work out once (app/views/memo.py): pictures of this text, counted, at most 64
+    views: Memo = field(default_factory=lambda: Memo(entries=64), repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -82,9 +150,15 @@ class Trace:
 
     @property
     def nbytes(self) -> int:
+        """The tensors' bytes."""
         if isinstance(self.tensors, LazyTensors):
             return self.tensors.nbytes
         return sum(a.nbytes for a in self.tensors.values())
+
+    @property
+    def held_bytes(self) -> int:
+        """The tensors' bytes and everything worked out from them and kept with the trace."""
+        return self.nbytes + self.derived.nbytes + self.views.nbytes
 
     @property
     def logits(self) -> np.ndarray:
@@ -108,14 +182,13 @@ class Trace:
 
     def logit_order(self) -> np.ndarray:
         """Every next-token id ranked, the same at any temperature (cached; see model/sampling.py)."""
-        if (cached := self.derived.get("logit_order")) is None:
-            cached = self.derived["logit_order"] = logit_order(self.logits)
-        return cached  # type: ignore[return-value]
+        return self.derived.get("logit_order", lambda: logit_order(self.logits), lambda a: a.nbytes)
 
     def lens(self, k: int = 5) -> list[LensRow]:
         """Top-k next tokens if the model stopped after each block (ln_f and the tied head applied early)."""
-        if (cached := self.derived.get(("lens", k))) is not None:
-            return cached  # type: ignore[return-value]
+        return self.derived.get(("lens", k), lambda: self._lens(k), lambda rows: 200 + 100 * k * len(rows))
+
+    def _lens(self, k: int) -> list[LensRow]:
         z = self.tensors["lens.logits"]  # [L, V]
         vocab = z.shape[1]
         k = min(k, vocab)
@@ -135,5 +208,4 @@ class Trace:
             LensRow(block=i, ids=[int(t) for t in top[i]], probs=[float(p) for p in probs[i]])
             for i in range(z.shape[0])
         ]
-        self.derived[("lens", k)] = rows
         return rows

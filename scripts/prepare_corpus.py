@@ -400,12 +400,21 @@ def main() -> None:
         held = blocks % HELDOUT_EVERY == HELDOUT_PHASE
         train_parts.append(arr[~held])
         heldout_parts.append(arr[held])
-        manifest.append({
-            "name": name, "package": src["package"], "version": version, "deb_sha256": sha,
-            "licence": src["licence"], "what": src["what"], "documents": len(docs),
-            "characters": sum(map(len, docs)), "tokens": len(arr),
-            "train_tokens": int((~held).sum()), "heldout_tokens": int(held.sum()),
-        })  # fmt: skip
+        manifest.append(
+            {
+                "name": name,
+                "package": src["package"],
+                "version": version,
+                "deb_sha256": sha,
+                "licence": src["licence"],
+                "what": src["what"],
+                "documents": len(docs),
+                "characters": sum(map(len, docs)),
+                "tokens": len(arr),
+                "train_tokens": int((~held).sum()),
+                "heldout_tokens": int(held.sum()),
+            }
+        )
         print(f"{name:22s} {src['package']:22s} docs={len(docs):5d} tokens={len(arr):9d} held={held.sum()}")
 
     train, heldout = np.concatenate(train_parts), np.concatenate(heldout_parts)

@@ -88,11 +88,25 @@ def lm_loss(model: GPT2LMHeadModel, x: torch.Tensor, chunk: int = 512) -> torch.
 
 # The runs before phases were recorded in the checkpoint (the first committed model).
 LEGACY_PHASES = [
-    {"from_step": 0, "steps": 1200, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1,
-     "minutes_before": 0.0},
-    {"from_step": 450, "steps": 1400, "lr": 3e-3, "min_lr": 3e-4, "warmup": 100, "threads": 1,
-     "minutes_before": 31.2},
-]  # fmt: skip
+    {
+        "from_step": 0,
+        "steps": 1200,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup": 100,
+        "threads": 1,
+        "minutes_before": 0.0,
+    },
+    {
+        "from_step": 450,
+        "steps": 1400,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup": 100,
+        "threads": 1,
+        "minutes_before": 31.2,
+    },
+]
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
@@ -214,13 +228,17 @@ def write_card(out: Path, args: argparse.Namespace, info: dict) -> None:
         cells = [name, f"{ce:.3f}", f"{ce / math.log(2):.2f}", f"{math.exp(ce):,.0f}"]
         return "| " + " | ".join(f"{bold}{c}{bold}" for c in cells) + " |"
 
-    ce_rows = "\n".join([
-        ce_row("unigram, add-1, fitted on the training split", b["unigram_add1"]),
-        ce_row(f"bigram, add-k (k={b['bigram_addk_k']}, chosen on a dev slice of the training split)",
-               b["bigram_addk"]),
-        ce_row("bigram, interpolated Witten-Bell, fitted on the training split", b["bigram_witten_bell"]),
-        ce_row("this model", info["heldout_ce"], bold="**"),
-    ])  # fmt: skip
+    ce_rows = "\n".join(
+        [
+            ce_row("unigram, add-1, fitted on the training split", b["unigram_add1"]),
+            ce_row(
+                f"bigram, add-k (k={b['bigram_addk_k']}, chosen on a dev slice of the training split)",
+                b["bigram_addk"],
+            ),
+            ce_row("bigram, interpolated Witten-Bell, fitted on the training split", b["bigram_witten_bell"]),
+            ce_row("this model", info["heldout_ce"], bold="**"),
+        ]
+    )
     verdict = (
         "The model beats every baseline."
         if info["heldout_ce"] < min(b["bigram_addk"], b["bigram_witten_bell"])
@@ -244,9 +262,11 @@ def write_card(out: Path, args: argparse.Namespace, info: dict) -> None:
     commands = []
     for k, p in enumerate(phases):
         stop = phases[k + 1]["from_step"] if k + 1 < len(phases) else None
-        cmd = (f"python scripts/train_demo_model.py --data /work/corpus --out model/demo "
-               f"--steps {p['steps']} --lr {p['lr']:g} --min-lr {p['min_lr']:g} --warmup {p['warmup']} "
-               f"--threads {p['threads']}")  # fmt: skip
+        cmd = (
+            f"python scripts/train_demo_model.py --data /work/corpus --out model/demo "
+            f"--steps {p['steps']} --lr {p['lr']:g} --min-lr {p['min_lr']:g} --warmup {p['warmup']} "
+            f"--threads {p['threads']}"
+        )
         if k:
             cmd += " --resume"
         if stop is not None and stop < p["steps"]:
@@ -399,17 +419,28 @@ def main() -> None:
     snapshots = args.data / "snapshots"  # model weights at the last checkpoints, for --average-last
 
     config = GPT2Config(
-        vocab_size=VOCAB, n_positions=args.ctx, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
-        activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=50256, eos_token_id=50256, tie_word_embeddings=True,
-    )  # fmt: skip
+        vocab_size=VOCAB,
+        n_positions=args.ctx,
+        n_embd=args.n_embd,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        activation_function="gelu_new",
+        layer_norm_epsilon=1e-5,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=50256,
+        eos_token_id=50256,
+        tie_word_embeddings=True,
+    )
     model = GPT2LMHeadModel(config)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr, betas=(0.9, 0.95),
-    )  # fmt: skip
+        lr=args.lr,
+        betas=(0.9, 0.95),
+    )
 
     step, elapsed, losses, phases = 0, 0.0, [], []
     if args.resume and ckpt_path.exists():
@@ -424,19 +455,33 @@ def main() -> None:
     elif log_path.exists():
         log_path.unlink()
 
-    plan = {"from_step": step, "steps": args.steps, "lr": args.lr, "min_lr": args.min_lr,
-            "warmup": args.warmup, "threads": args.threads,
-            "minutes_before": round(elapsed / 60, 1)}  # fmt: skip
+    plan = {
+        "from_step": step,
+        "steps": args.steps,
+        "lr": args.lr,
+        "min_lr": args.min_lr,
+        "warmup": args.warmup,
+        "threads": args.threads,
+        "minutes_before": round(elapsed / 60, 1),
+    }
     same = phases and all(phases[-1][k] == plan[k] for k in plan if k not in ("from_step", "minutes_before"))
     if not args.export_only and not same:
         phases.append(plan)
 
     def checkpoint() -> None:
-        torch.save({
-            "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
-            "losses": losses, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "phases": phases,
-        }, ckpt_path)  # fmt: skip
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "elapsed": elapsed,
+                "losses": losses,
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "phases": phases,
+            },
+            ckpt_path,
+        )
 
     n_params = sum(p.numel() for p in model.parameters())
     print(f"params {n_params:,}; train {len(train):,} tokens; held-out {windows.numel():,} tokens")
@@ -462,8 +507,9 @@ def main() -> None:
         elapsed = time.time() - start
         losses.append(loss.item())
         with log_path.open("a", newline="") as f:
-            csv.writer(f).writerow([step, step * args.batch * args.ctx, f"{lr:.6f}", f"{loss.item():.4f}",
-                                    f"{elapsed:.1f}"])  # fmt: skip
+            csv.writer(f).writerow(
+                [step, step * args.batch * args.ctx, f"{lr:.6f}", f"{loss.item():.4f}", f"{elapsed:.1f}"]
+            )
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.2e}", refresh=False)
         if step % args.eval_every == 0:
@@ -488,12 +534,19 @@ def main() -> None:
     heldout_ce = model_heldout_ce(loaded, windows)
     base = baselines(train, windows)
     info = {
-        "manifest": manifest, "config": config.to_dict(), "params": n_params, "baselines": base,
-        "heldout_ce": heldout_ce, "averaged_steps": averaged, "steps_done": step,
+        "manifest": manifest,
+        "config": config.to_dict(),
+        "params": n_params,
+        "baselines": base,
+        "heldout_ce": heldout_ce,
+        "averaged_steps": averaged,
+        "steps_done": step,
         "tokens_seen": step * args.batch * args.ctx,
-        "train_minutes": elapsed / 60, "final_train_loss": float(np.mean(losses[-50:] or [math.nan])),
-        "file_mb": (args.out / "model.safetensors").stat().st_size / 1e6, "cpu": cpu_name(),
-    }  # fmt: skip
+        "train_minutes": elapsed / 60,
+        "final_train_loss": float(np.mean(losses[-50:] or [math.nan])),
+        "file_mb": (args.out / "model.safetensors").stat().st_size / 1e6,
+        "cpu": cpu_name(),
+    }
     info["phases"] = phases
     write_card(args.out, args, info)
     record = {k: v for k, v in info.items() if k != "manifest"}

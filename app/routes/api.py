@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.loading import Serving
-from model import GPT2, Token, sample
+from app.deps import SiteDep
+from app.service.checks import model_problem, text_problem, token_problem
+from app.service.run import token_limit
+from app.service.site import Site
+from model import GPT2, Token, Trace, sample
 from model.sampling import DEFAULT_TEMPERATURE, check_controls
 
 router = APIRouter()
@@ -75,26 +81,17 @@ class Health(BaseModel):
     fallback: bool
 
 
-def _serving(request: Request) -> Serving:
-    return request.app.state.serving  # type: ignore[no-any-return]
-
-
-def _tokens(request: Request, text: str, model: str | None) -> tuple[GPT2, list[Token]]:
-    """Check the text and model name, then tokenize; HTTP 400 with a sentence when they are unusable."""
-    gpt2 = _serving(request).gpt2
-    settings = request.app.state.settings
-    if model and model.strip() != gpt2.name:
-        raise HTTPException(400, f"this server runs the model {gpt2.name!r}, not {model[:80]!r}")
-    if not text.strip():
-        raise HTTPException(400, "text is empty: give some text for GPT-2 to read")
-    if len(text) > settings.max_chars:
-        raise HTTPException(400, f"text has {len(text)} characters; the most is {settings.max_chars}")
-    tokens = gpt2.tokenize(text)
-    limit = min(settings.max_tokens, gpt2.config.n_positions)
-    if not tokens:
-        raise HTTPException(400, "text gives no tokens")
-    if len(tokens) > limit:
-        raise HTTPException(400, f"text is {len(tokens)} tokens; the most is {limit}")
+def _tokens(site: Site, text: str, model: str | None) -> tuple[GPT2, list[Token]]:
+    """The page's checks (app/service/checks.py) on the text and model name, then tokenize; HTTP 400 with
+    the API's sentence when they are unusable."""
+    gpt2 = site.serving.gpt2
+    problem = model_problem(model or "", gpt2.name) or text_problem(text, site.settings.max_chars)
+    if problem is None:
+        tokens = gpt2.tokenize(text)
+        limit = token_limit(site.serving, site.settings.max_tokens, site.settings.max_trace_mb)
+        problem = token_problem(len(tokens), limit)
+    if problem is not None:
+        raise HTTPException(400, problem.english())
     return gpt2, tokens
 
 
@@ -121,15 +118,15 @@ ModelName = Annotated[str | None, Query(description="must name the served model,
 
 @router.get("/api/trace", response_model=TraceOut, tags=["api"])
 def api_trace(
-    request: Request,
+    site: SiteDep,
     text: Text,
     model: ModelName = None,
     names: Annotated[
         str, Query(description="comma-separated tensor names or globs, e.g. 'embed.*,block0.attn.probs'")
     ] = "*",
-) -> TraceOut:
+) -> StreamingResponse:
     """Every named activation of one forward pass (or those `names` selects)."""
-    gpt2, tokens = _tokens(request, text, model)
+    gpt2, tokens = _tokens(site, text, model)
     trace = gpt2.trace([t.id for t in tokens])
     patterns = [p.strip() for p in names.split(",") if p.strip()]
     chosen = [n for n in trace.names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
@@ -142,19 +139,45 @@ def api_trace(
     size = sum(trace[n].size for n in chosen)
     if size > MAX_VALUES:
         raise HTTPException(400, f"that is {size} numbers; ask for at most {MAX_VALUES} with `names`")
-    return TraceOut(
+    head = TraceOut(
         model=gpt2.name,
         trained=gpt2.loaded.trained,
         tokens=_token_out(tokens),
         ids=[t.id for t in tokens],
         shapes={n: list(trace[n].shape) for n in trace.names},
-        tensors={n: _jsonable(trace[n]) for n in chosen},
+        tensors={},
     )
+    # Streamed, a block of numbers at a time: a reader that does not read holds back the writing, not tens
+    # of megabytes of JSON built for it (the answer has the form TraceOut describes).
+    return StreamingResponse(_trace_json(head, trace, chosen), media_type="application/json")
+
+
+def _trace_json(head: TraceOut, trace: Trace, names: list[str]) -> Iterator[bytes]:
+    """TraceOut as JSON, its tensors written block by block (-inf and NaN as null)."""
+    start = head.model_dump_json()
+    yield start[: -len("{}}")].encode() + b"{"  # everything up to the tensors' opening brace
+    for k, name in enumerate(names):
+        yield ("," if k else "").encode() + json.dumps(name).encode() + b":"
+        yield from _json_blocks(trace[name])
+    yield b"}}"
+
+
+def _json_blocks(a: np.ndarray, rows: int = 4096) -> Iterator[bytes]:
+    """A nested JSON list of `a`, in pieces of about `rows` innermost rows' worth each."""
+    if a.ndim <= 1 or a.size <= rows * max(a.shape[-1], 1):
+        yield json.dumps(_jsonable(a), allow_nan=False, separators=(",", ":")).encode()
+        return
+    yield b"["
+    for k in range(a.shape[0]):
+        if k:
+            yield b","
+        yield from _json_blocks(a[k], rows)
+    yield b"]"
 
 
 @router.get("/api/predict", response_model=PredictOut, tags=["api"])
 def api_predict(
-    request: Request,
+    site: SiteDep,
     text: Text,
     model: ModelName = None,
     temperature: Annotated[float, Query(ge=0.01, le=100, description="logits are divided by it")] = (
@@ -173,7 +196,7 @@ def api_predict(
     Every step reads one ranking: highest logit first, equal logits by lower id. Top-k and top-p keep a start
     of it; the draw lays the kept probabilities end to end in that order and takes the token under a point
     the seed picks. So a filter that keeps every token draws what no filter draws."""
-    gpt2, tokens = _tokens(request, text, model)
+    gpt2, tokens = _tokens(site, text, model)
     try:
         check_controls(temperature, top_k, top_p, gpt2.config.vocab_size)
     except ValueError as err:
@@ -212,10 +235,8 @@ def api_predict(
 
 @router.get("/healthz", response_model=Health, tags=["health"])
 @router.head("/healthz", include_in_schema=False)
-def healthz(request: Request) -> Health:
+def healthz(site: SiteDep) -> Health:
     """For load balancers and container probes (GET or HEAD): the model is loaded, and a check trace at
     startup gave finite numbers (the server answers nothing before that)."""
-    serving = _serving(request)
-    if serving is None:
-        raise HTTPException(503, "the model is still loading")
+    serving = site.serving
     return Health(status="ok", model=serving.gpt2.name, trained=serving.trained, fallback=serving.fallback)

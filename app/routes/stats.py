@@ -73,6 +73,10 @@ class Stats(BaseModel):
     pieces: PieceCacheStats | None = Field(description="the cache of drawn page parts; null when it is off")
     queue: QueueOut
     line: LineOut
+    lanes: dict[str, LineOut] = Field(
+        description="every lane of requests: the line, the biggest answers (heavy), the downloads (exports)"
+    )
+    exports: CacheCounts | None = Field(description="finished downloads kept; null when off")
     rate_limited: int = Field(description="requests answered 429 (0 when the rate limit is off)")
     rss_mb: float = Field(description="this worker process's resident memory now")
     peak_rss_mb: float = Field(description="its highest resident memory so far")
@@ -96,8 +100,14 @@ def rate(hits: int, misses: int) -> float:
 def counts(cache: Any) -> dict[str, Any]:
     """What every cache reports: its size, its bound and how often it answered."""
     hits, misses = cache.hits, cache.misses
-    return {"entries": len(cache), "bytes": cache.nbytes, "max_bytes": cache.max_bytes, "hits": hits,
-            "misses": misses, "hit_rate": rate(hits, misses)}  # fmt: skip
+    sizes = {"entries": len(cache), "bytes": cache.nbytes, "max_bytes": cache.max_bytes}
+    return {**sizes, "hits": hits, "misses": misses, "hit_rate": rate(hits, misses)}
+
+
+def lane_out(lane: Any) -> LineOut:
+    return LineOut(
+        busy=lane.busy, waiting=len(lane.waiting), concurrency=lane.concurrency, refused=lane.refused
+    )
 
 
 @router.get("/api/stats", response_model=Stats, tags=["health"])
@@ -110,7 +120,8 @@ def stats(request: Request) -> Stats:
     limiter = request.app.state.rate_limiter
     rss, peak = memory_mb()
     pages = getattr(request.app.state, "page_cache", None)
-    pieces = request.app.state.piece_cache
+    site = getattr(request.app.state, "site", None)
+    pieces = site.pieces if site is not None else None
     line = request.app.state.work_line
     return Stats(
         model=serving.gpt2.name,
@@ -119,9 +130,9 @@ def stats(request: Request) -> Stats:
         pages=None if pages is None else PageCacheStats(**counts(pages)),
         pieces=None if pieces is None else PieceCacheStats(**counts(pieces)),
         queue=QueueOut(**asdict(request.app.state.run_queue.stats()), texts=serving.gpt2.texts),
-        line=LineOut(
-            busy=line.busy, waiting=len(line.waiting), concurrency=line.concurrency, refused=line.refused
-        ),
+        line=lane_out(line),
+        lanes={name: lane_out(lane) for name, lane in request.app.state.lanes.items()},
+        exports=None if site is None or site.exports is None else CacheCounts(**counts(site.exports)),
         rate_limited=limiter.refused if limiter is not None else 0,
         rss_mb=round(rss, 1),
         peak_rss_mb=round(peak, 1),

@@ -10,8 +10,10 @@ import numpy as np
 
 from app.i18n import N_, _
 from app.state import STEPS, State
-from app.views.common import MINUS, TIMES, Heatmap, Table, heatmap, memo, num, pool_max, short, show, table
+from app.views.format import MINUS, TIMES, Table, num, short, show, table
+from app.views.heatmap import Heatmap, heatmap, pool_max
 from app.views.links import Link, link
+from app.views.memo import memo
 from app.views.tokens import selected_index
 from model import Token, Trace
 

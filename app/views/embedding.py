@@ -9,7 +9,9 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import Heatmap, Table, heatmap, memo, num, short, show, table
+from app.views.format import Table, num, short, show, table
+from app.views.heatmap import Heatmap, heatmap
+from app.views.memo import memo
 from app.views.tokens import selected_index
 from model import Token, Trace
 

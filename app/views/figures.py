@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.i18n import _
-from app.views.common import Label, short
+from app.views.format import short
+from app.views.heatmap import Label
 from app.views.output import LensStep, Output
 from app.views.tokens import ChipGroup
 
@@ -167,9 +168,17 @@ def output_chart(out: Output) -> BarChart:
         elif not b.kept:
             texts.append(Span(bar_x + bar_w + 80, _("cut"), "start", "muted"))
         rows.append(
-            _row(y, row, texts, b.width * bar_w / 200.0, b.fill, cut=not b.kept, highlight=b.sampled,
-                 value=f"{b.prob:.9g}")
-        )  # fmt: skip
+            _row(
+                y,
+                row,
+                texts,
+                b.width * bar_w / 200.0,
+                b.fill,
+                cut=not b.kept,
+                highlight=b.sampled,
+                value=f"{b.prob:.9g}",
+            )
+        )
     height = top + (len(bars) + (1 if out.extra else 0)) * row
     return BarChart(bar_x + bar_w + 170, height, row, bar_x, bar_w, headers, rows)
 
@@ -311,9 +320,12 @@ def panel_figure(panel: str, views: dict[str, Any], subtitle: str) -> Figure:
         out = views["output"]
         bars = output_chart(out)
         note = _("temperature {t}; {filter}; {kept} tokens kept; drawn with seed {seed}: {token}").format(
-            t=out.temperature, filter=out.filter_text, kept=out.kept_count, seed=out.draw_seed,
+            t=out.temperature,
+            filter=out.filter_text,
+            kept=out.kept_count,
+            seed=out.draw_seed,
             token=f"“{out.sampled_label}”",
-        )  # fmt: skip
+        )
         d = Drawing("bars", bars, bars.width, bars.height, "", "logits", _("the likeliest next tokens"))
         return layout([d], _("Output: the next token"), subtitle, note)
     if panel == "lens":

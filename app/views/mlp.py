@@ -10,8 +10,11 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.common import MINUS, Label, diverging, exact, ink, memo, num, short, show
+from app.views.colour import diverging, ink
+from app.views.format import MINUS, exact, num, short, show
+from app.views.heatmap import Label
 from app.views.links import Link, link
+from app.views.memo import memo
 from app.views.tokens import selected_index
 from model import Token, Trace
 

@@ -1,4 +1,4 @@
-"""The numbers behind each panel's figure, as tables named after DESIGN.md's tensors, for CSV and JSON.
+"""The numbers behind each panel's figure, as tables named after docs/architecture.md's tensors (CSV, JSON).
 
 A table is one 2-D slice of a Trace tensor (e.g. `block1.attn.probs`, head 3: [T, T]) with labelled rows;
 derived quantities say so in their name, e.g. `norm(block0.mlp.out)` is the length of each token's vector.
@@ -27,7 +27,7 @@ Cell = str | int | float
 
 @dataclass(frozen=True)
 class DataTable:
-    name: str  # a tensor name from DESIGN.md, or a quantity of one: norm(block0.mlp.out)
+    name: str  # a tensor name from docs/architecture.md, or a quantity of one: norm(block0.mlp.out)
     description: str  # which slice of the tensor, and what rows and columns are
     shape: list[int]  # the whole tensor's shape in the Trace
     index: list[str]  # the names of the row-label columns, e.g. position, token, id

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 import numpy as np
 from markupsafe import Markup
 
 from app.i18n import _
 from app.state import State, fmt_float
-from app.views.common import num, percent, sequential, short, show
+from app.views import markup
+from app.views.colour import sequential
+from app.views.format import num, percent, short, show
 from app.views.links import Link, link
 from model import Sampling, Token, Trace, sample
+from model.sampling import softmax
 
 TOP_ROWS = 10
 BAR_WIDTH = 200.0
@@ -128,27 +130,6 @@ def _bar(rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int]
     )
 
 
-def bar_rows(bars: Sequence[Bar], extra: Bar | None) -> Markup:
-    """The likeliest tokens' table rows as HTML, written in one pass: every slider move redraws them, and a
-    template spends most of its time escaping attribute by attribute. Token labels are escaped."""
-    drawn = f' <strong class="drawn">{escape(_("★ drawn"))}</strong>'
-    cut = f" <em>{escape(_('cut'))}</em>"
-    out = []
-    for b in [*bars, extra] if extra is not None else bars:
-        if b is extra:
-            out.append('<tr class="gap"><td colspan="5">…</td></tr>')
-        out.append(
-            f'<tr class="{"sampled" if b.sampled else ""}{"" if b.kept else " cut"}" data-id="{b.id}" '
-            f'data-prob="{b.prob}" data-prob-all="{b.prob_all}"><td class="opt">{b.rank}</td>'
-            f'<th scope="row" class="tok">{escape(b.label)}</th><td class="n">{escape(b.logit)}</td>'
-            f'<td class="n opt">{escape(b.scaled)}</td><td class="p"><svg class="bar" viewBox="0 0 200 12" '
-            'preserveAspectRatio="none" aria-hidden="true"><rect class="track" width="200" height="12"/>'
-            f'<rect width="{b.width}" height="12" fill="{b.fill}"/></svg><span>{escape(b.prob_text)}</span>'
-            f"{drawn if b.sampled else ''}{'' if b.kept else cut}</td></tr>"
-        )
-    return Markup("".join(out))
-
-
 def lens_steps(trace: Trace, tok: Callable[[int], Token]) -> list[LensStep]:
     """The top guess after each block (temperature 1, no filter)."""
     rows = trace.lens(1)
@@ -174,8 +155,7 @@ def generated(
     """Each generated token with the probability the model gave it at its step (temperature 1)."""
     out = []
     for n, (i, logits) in enumerate(zip(gen, step_logits, strict=True)):
-        z = np.asarray(logits, dtype=np.float64)
-        p = float(np.exp(z[i] - z.max()) / np.exp(z - z.max()).sum())
+        p = float(softmax(logits)[i])
         out.append(
             Generated(position=first + n + 1, id=i, label=show(tok(i).label), prob=p, prob_text=percent(p))
         )
@@ -212,7 +192,7 @@ def output_view(
         draw_seed=state.seed + len(state.gen),
         greedy_label=show(tok(greedy).label),
         last_label=show(tok(trace.ids[-1]).label),
-        rows=bar_rows(bars, extra),
+        rows=markup.bar_rows(bars, extra),
     )
 
 

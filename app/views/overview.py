@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.i18n import _
 from app.state import State
-from app.views.common import SAMPLED, SELECTED, STREAM, Label, num, percent, short, show
+from app.views import markup
+from app.views.colour import SAMPLED, SELECTED, STREAM
+from app.views.format import num, percent, short, show
+from app.views.heatmap import Label
 from app.views.links import Link, link
 from app.views.tokens import selected_index
 from model import Sampling, Token, Trace
@@ -110,38 +113,8 @@ class Fan:
     output_box: tuple[float, float, float, float]
 
     def svg(self, base: str = "", oob: bool = False) -> Markup:
-        """The fan as SVG markup, written in one pass (a slider move redraws it); titles and labels are
-        escaped (they hold token text a user typed)."""
-        e = escape
-        swap = ' hx-swap-oob="true"' if oob else ""
-        # the link's name starts with what it shows (the candidates' labels), then says where it goes
-        shown = [c.text.text for c in self.candidates] + ([self.others.text] if self.others else [])
-        label = e(" ".join([*shown, "·", _("the next-token probabilities: open the output panel")]))
-        x, y, w, h = self.output_box
-        out = [
-            f'<svg id="fan" x="0" y="0" width="{self.width}" height="{self.height}" '
-            f'overflow="visible"{swap}>\n'
-            f'  <a href="{e(base)}{e(self.output_link.href)}" aria-label="{label}">\n'
-            f'    <rect class="hit" x="{x}" y="{y}" width="{w}" height="{h}"/>\n    '
-        ]
-        out += [
-            f'<path class="ribbon" d="{e(r.d)}" fill="{e(r.fill)}" data-value="{e(r.value)}">'
-            f"<title>{e(r.title)}</title></path>"
-            for r in self.ribbons
-        ]
-        for c in self.candidates:
-            sampled = " sampled" if c.sampled else ""
-            out.append(
-                f'\n    <rect class="cand{sampled}" x="{c.x}" y="{c.y}" width="6" height="{c.h}" '
-                f'fill="{e(c.fill)}" data-id="{c.id}" data-prob="{e(c.prob)}"><title>{e(c.title)}</title>'
-                f'</rect>\n    <text class="cand-label{sampled}" x="{c.text.x}" y="{c.text.y}">'
-                f"{e(c.text.text)}</text>"
-            )
-        if self.others:
-            o = self.others
-            out.append(f'\n    <text class="cand-label other" x="{o.x}" y="{o.y}">{e(o.text)}</text>')
-        out.append("\n  </a>\n</svg>")
-        return Markup("".join(out))
+        """The fan as SVG markup (app/views/markup.py writes it in one pass: a slider move redraws it)."""
+        return markup.fan(self, base, oob)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from app.i18n import _
 from app.state import State
-from app.views.common import show
+from app.views.format import show
 from app.views.links import Link, link
 from model import Token
 from model.tokenizer import END_OF_TEXT, END_OF_TEXT_ID

@@ -15,54 +15,77 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from app.i18n import N_, _
-from app.state import TOUR_STEPS, State
+from app.state import State
+from app.views import tour_attention, tour_output, tour_text
 from app.views.links import Link, link
-from app.views.tour_attention import explain_attention
-from app.views.tour_output import explain_lens, explain_output
-from app.views.tour_say import Say
-from app.views.tour_text import explain_stream
+from app.views.tour_say import Say, Square, Told
 from model import Sampling, Token, Trace
 
-# (key, title, the section the step is about)
-STEPS: tuple[tuple[str, str, str], ...] = (
-    ("model", N_("What a language model does"), "overview"),
-    ("tokens", N_("Tokens and ids"), "tokens"),
-    ("token-embedding", N_("Token embedding"), "panel"),
-    ("position-embedding", N_("Position embedding"), "panel"),
-    ("residual", N_("The residual stream"), "panel"),
-    ("layernorm", N_("LayerNorm"), "panel"),
-    ("qkv", N_("Queries, keys and values"), "panel"),
-    ("scores", N_("Attention scores"), "panel"),
-    ("scaling", N_("Scaling"), "panel"),
-    ("mask", N_("The causal mask"), "panel"),
-    ("softmax", N_("Softmax"), "panel"),
-    ("heads", N_("Several heads"), "panel"),
-    ("projection", N_("Attention output and projection"), "panel"),
-    ("mlp", N_("The MLP and GELU"), "panel"),
-    ("blocks", N_("Repeated blocks"), "overview"),
-    ("logits", N_("Final LayerNorm and logits"), "output"),
-    ("temperature", N_("Temperature"), "output"),
-    ("top-k", N_("Top-k"), "output"),
-    ("top-p", N_("Top-p"), "output"),
-    ("sampling", N_("Sampling and the generation loop"), "output"),
-    ("lens", N_("The logit lens"), "lens"),
+
+@dataclass(frozen=True)
+class Opens:
+    """What a tour step opens: its panel and attention step, whether on the tour's example (the block, head
+    and token with the strongest attention to an earlier word), the expanded overview, and the sampling
+    filter it is about ("" leaves the student's, "none" clears both, "top-k" or "top-p" sets one)."""
+
+    view: str = "attention"
+    step: str = "qkv"
+    example: bool = False
+    expand: bool = False
+    sampling: str = ""
+
+
+@dataclass(frozen=True)
+class TourStep:
+    """One step of the tour: its key (the attention steps' keys are the panel's, app/state.py's STEPS), its
+    title, the section of the page it focuses, what it opens, and the function that explains it on the
+    student's own numbers (returning the attention square it talks about, if any)."""
+
+    key: str
+    title: str
+    focus: str
+    opens: Opens
+    explain: Callable[[Told], Square | None]
+
+
+def on_example(step: str = "qkv", view: str = "attention", expand: bool = False) -> Opens:
+    return Opens(view, step, example=True, expand=expand)
+
+
+text, attention, output = tour_text, tour_attention, tour_output
+TOUR: tuple[TourStep, ...] = (
+    TourStep("model", N_("What a language model does"), "overview", Opens(), text.model),
+    TourStep("tokens", N_("Tokens and ids"), "tokens", Opens(), text.tokens),
+    TourStep("token-embedding", N_("Token embedding"), "panel", Opens("embedding"), text.token_embedding),
+    TourStep(
+        "position-embedding", N_("Position embedding"), "panel", Opens("embedding"), text.position_embedding
+    ),
+    TourStep("residual", N_("The residual stream"), "panel", Opens("residual"), text.residual),
+    TourStep("layernorm", N_("LayerNorm"), "panel", Opens("residual"), text.layernorm),
+    TourStep("qkv", N_("Queries, keys and values"), "panel", on_example("qkv"), attention.qkv),
+    TourStep("scores", N_("Attention scores"), "panel", on_example("scores"), attention.scores),
+    TourStep("scaled", N_("Scaling"), "panel", on_example("scaled"), attention.scaled),
+    TourStep("masked", N_("The causal mask"), "panel", on_example("masked"), attention.masked),
+    TourStep("probs", N_("Softmax"), "panel", on_example("probs"), attention.probs),
+    TourStep("all-heads", N_("Several heads"), "panel", on_example("probs"), attention.all_heads),
+    TourStep("out", N_("Attention output and projection"), "panel", on_example("out"), attention.out),
+    TourStep("mlp", N_("The MLP and GELU"), "panel", on_example(view="mlp"), text.mlp),
+    TourStep("blocks", N_("Repeated blocks"), "overview", on_example(expand=True), text.blocks),
+    TourStep("logits", N_("Final LayerNorm and logits"), "output", Opens(), output.logits),
+    TourStep("temperature", N_("Temperature"), "output", Opens(sampling="none"), output.temperature),
+    TourStep("top-k", N_("Top-k"), "output", Opens(sampling="top-k"), output.top_k),
+    TourStep("top-p", N_("Top-p"), "output", Opens(sampling="top-p"), output.top_p),
+    TourStep(
+        "sampling", N_("Sampling and the generation loop"), "output", Opens(sampling="top-p"), output.sampling
+    ),
+    TourStep("lens", N_("The logit lens"), "lens", Opens(), output.lens),
 )
-assert len(STEPS) == TOUR_STEPS
-# the attention panel's step each attention step of the tour opens
-ATTENTION_STEPS = {
-    "qkv": "qkv",
-    "scores": "scores",
-    "scaling": "scaled",
-    "mask": "masked",
-    "softmax": "probs",
-    "heads": "probs",
-    "projection": "out",
-}
+TOUR_STEPS = len(TOUR)
 TOP_K, TOP_P = 5, 0.9  # what the top-k and top-p steps set when the student has not
 
 
 @dataclass(frozen=True)
-class StepLink:
+class TourLink:
     number: int
     title: str
     link: Link
@@ -83,7 +106,7 @@ class Tour:
     prev: Link | None
     next: Link | None
     end: Link
-    steps: list[StepLink]
+    steps: list[TourLink]
 
 
 @dataclass(frozen=True)
@@ -102,10 +125,7 @@ def attention_focus(trace: Trace) -> Focus:
     The first token and the token itself are left out when there is another choice: most heads of a
     trained GPT-2 rest on the first token when they find nothing, and that says little.
     """
-    if (cached := trace.derived.get("attention_focus")) is not None:
-        return cached  # type: ignore[return-value]
-    trace.derived["attention_focus"] = focus = _attention_focus(trace)
-    return focus
+    return trace.derived.get("attention_focus", lambda: _attention_focus(trace), lambda _focus: 100)
 
 
 def _attention_focus(trace: Trace) -> Focus:
@@ -129,28 +149,19 @@ def tour_target(trace: Trace, state: State, number: int, example: Focus | None =
     """The state tour step `number` opens: always the same panel, block, head and token for a text, so a
     bare `tour=N` link and the Next button show the same view. Sampling controls are set only by the steps
     about them, and a top-k or top-p the student chose is kept."""
-    key = STEPS[number - 1][0]
-    f = example or attention_focus(trace)
-    chosen = {"layer": f.block + 1, "head": f.head + 1, "token": f.query + 1}
-    focus: dict[str, object] = {"view": "attention", "layer": 1, "head": 1, "step": "qkv", "token": None}
-    if key in ("token-embedding", "position-embedding"):
-        focus["view"] = "embedding"
-    elif key in ("residual", "layernorm"):
-        focus["view"] = "residual"
-    elif key in ATTENTION_STEPS:
-        focus.update(chosen, step=ATTENTION_STEPS[key])
-    elif key == "mlp":
-        focus.update(chosen, view="mlp")
-    elif key == "blocks":
-        focus.update(chosen)
+    opens = TOUR[number - 1].opens
+    focus: dict[str, object] = {"view": opens.view, "layer": 1, "head": 1, "step": opens.step, "token": None}
+    if opens.example:
+        f = example or attention_focus(trace)
+        focus.update(layer=f.block + 1, head=f.head + 1, token=f.query + 1)
     sampling: dict[str, object] = {}
-    if key == "temperature":
+    if opens.sampling == "none":
         sampling = {"top_k": None, "top_p": None}
-    elif key == "top-k":
+    elif opens.sampling == "top-k":
         sampling = {"top_k": state.top_k or TOP_K, "top_p": None}
-    elif key in ("top-p", "sampling"):
+    elif opens.sampling == "top-p":
         sampling = {"top_k": None, "top_p": state.top_p or TOP_P}
-    return replace(state, tour=number, expand=key == "blocks", **focus, **sampling)  # type: ignore[arg-type]
+    return replace(state, tour=number, expand=opens.expand, **focus, **sampling)  # type: ignore[arg-type]
 
 
 def link_to(state: State, target: State, anchor: str = "") -> Link:
@@ -166,43 +177,26 @@ def link_to(state: State, target: State, anchor: str = "") -> Link:
 def tour_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token]) -> Tour:
     """Tour step `state.tour`: its title, two to four sentences on the student's text, and its links."""
     number = state.tour or 1
-    key, title, focus = STEPS[number - 1]
+    step = TOUR[number - 1]
     say = Say()
-    cell = _explain(key, trace, state, s, tok, say)
+    cell = step.explain(Told(trace, state, s, tok, say))
     example = attention_focus(trace)  # once: it reads every attention pattern of the trace
     targets = [tour_target(trace, state, k + 1, example) for k in range(TOUR_STEPS)]
-    anchors = [f for _k, _t, f in STEPS]
     steps = [
-        StepLink(k + 1, _(t), link_to(state, targets[k]), k + 1 == number)
-        for k, (_key, t, _f) in enumerate(STEPS)
+        TourLink(k + 1, _(t.title), link_to(state, targets[k]), k + 1 == number) for k, t in enumerate(TOUR)
     ]
     return Tour(
         number=number,
         total=TOUR_STEPS,
-        key=key,
-        title=_(title),
-        focus=focus,
+        key=step.key,
+        title=_(step.title),
+        focus=step.focus,
         sentences=say.sentences,
         numbers=say.numbers,
         cell=cell,
         cell_label=f"{cell[0] + 1},{cell[1] + 1}" if cell else "",
         prev=steps[number - 2].link if number > 1 else None,
         next=steps[number].link if number < TOUR_STEPS else None,
-        end=link(state, anchors[number - 1], tour=None),
+        end=link(state, step.focus, tour=None),
         steps=steps,
     )
-
-
-def _explain(
-    key: str, trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token], say: Say
-) -> tuple[int, int] | None:
-    """Let the module of step `key` say its sentences; the attention square it talks about, if any."""
-    if key in ATTENTION_STEPS:
-        return explain_attention(key, trace, state, tok, say)
-    if key == "lens":
-        explain_lens(trace, tok, say)
-    elif key in ("logits", "temperature", "top-k", "top-p", "sampling"):
-        explain_output(key, trace, state, s, tok, say)
-    else:
-        explain_stream(key, trace, state, tok, say)
-    return None

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from app.views.common import exact, num, percent, show
-from model import Token
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from app.state import State
+from app.views.format import exact, num, percent, show
+from app.views.tokens import selected_index
+from model import Sampling, Token, Trace
+
+Square = tuple[int, int]  # (query, key) of an attention square, counted from 0
 
 
 def q(tok: Token) -> str:
@@ -33,3 +41,25 @@ class Say:
     def i(self, name: str, value: int) -> str:
         self.numbers.append((name, str(int(value))))
         return str(int(value))
+
+
+@dataclass
+class Told:
+    """What a tour step's explanation reads (the trace, the state, the draw, the tokenizer) and the Say it
+    writes its sentences to."""
+
+    trace: Trace
+    state: State
+    sampling: Sampling
+    tok: Callable[[int], Token]
+    say: Say
+
+    @cached_property
+    def i(self) -> int:
+        """The selected token's position, from 0."""
+        return selected_index(self.state, self.trace.n_tokens)
+
+    @cached_property
+    def me(self) -> str:
+        """The selected token, quoted."""
+        return q(self.tok(self.trace.ids[self.i]))

@@ -14,8 +14,22 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.mark.slow
 def test_three_students_without_thinking_get_every_page_they_ask_for(tmp_path: Path) -> None:
-    cmd = [sys.executable, "bench/classroom.py", "--students", "3", "--arrive", "1", "--seconds", "120",
-           "--model", "tiny", "--pace", "0", "--cache-dir", str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "bench/classroom.py",
+        "--students",
+        "3",
+        "--arrive",
+        "1",
+        "--seconds",
+        "120",
+        "--model",
+        "tiny",
+        "--pace",
+        "0",
+        "--cache-dir",
+        str(tmp_path),
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     out = run.stdout
     assert run.returncode == 0, out + run.stderr

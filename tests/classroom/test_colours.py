@@ -7,17 +7,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from app.views.common import diverging, heatmap, ink, sequential
+from app.views.colour import diverging, ink, sequential
+from app.views.heatmap import heatmap
 
 VALUES = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 
-@given(m=arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=VALUES),
-       signed=st.booleans(), scale=st.none() | st.floats(-1, 100))  # fmt: skip
+@given(
+    m=arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=VALUES),
+    signed=st.booleans(),
+    scale=st.none() | st.floats(-1, 100),
+)
 @settings(max_examples=150, deadline=None)
 def test_every_cell_has_the_colour_of_its_value(m: np.ndarray, signed: bool, scale: float | None) -> None:
-    h = heatmap("x", m, row_labels=[""] * m.shape[0], col_labels=[""] * m.shape[1], signed=signed,
-                scale=scale)  # fmt: skip
+    h = heatmap(
+        "x", m, row_labels=[""] * m.shape[0], col_labels=[""] * m.shape[1], signed=signed, scale=scale
+    )
     finite = m[np.isfinite(m)].astype(np.float64)
     used = scale if scale is not None else (float(np.abs(finite).max()) if signed and finite.size else 1.0)
     kept = [float(v) for v in m.astype(np.float64).reshape(-1) if v != -np.inf]

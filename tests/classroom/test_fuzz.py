@@ -49,8 +49,9 @@ TEXT = st.text(min_size=1, max_size=40)
 
 @given(text=TEXT, view=st.sampled_from(VIEWS), layer=st.integers(1, 2), head=st.integers(1, 4))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_any_text_goes_through_tokenize_trace_and_render(client: TestClient, text: str, view: str,
-                                                          layer: int, head: int) -> None:  # fmt: skip
+def test_any_text_goes_through_tokenize_trace_and_render(
+    client: TestClient, text: str, view: str, layer: int, head: int
+) -> None:
     r = client.get("/", params={"text": text, "view": view, "layer": str(layer), "head": str(head)})
 
     assert r.status_code in (200, 400)
@@ -63,9 +64,9 @@ def test_any_text_goes_through_tokenize_trace_and_render(client: TestClient, tex
 
 @given(text=TEXT, temperature=st.floats(0.05, 5), top_k=st.integers(1, 50257), top_p=st.floats(0.01, 1))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_any_text_and_sampling_goes_through_the_live_update(client: TestClient, text: str,
-                                                            temperature: float, top_k: int,
-                                                            top_p: float) -> None:  # fmt: skip
+def test_any_text_and_sampling_goes_through_the_live_update(
+    client: TestClient, text: str, temperature: float, top_k: int, top_p: float
+) -> None:
     params = {"text": text, "temperature": str(temperature), "top_k": str(top_k), "top_p": str(top_p)}
     r = client.get("/", params=params, headers={"HX-Request": "true", "HX-Target": "output"})
 

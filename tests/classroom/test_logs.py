@@ -25,8 +25,9 @@ uvicorn.run("app.main:create_app", factory=True, host="127.0.0.1", port={port}, 
 
 
 def access_line(record_args: tuple[object, ...]) -> str:
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', record_args,
-                               None)  # fmt: skip
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', record_args, None
+    )
     assert HideQuery().filter(record)
     return record.getMessage()
 
@@ -65,10 +66,21 @@ def free_port() -> int:
 def test_a_real_server_logs_no_query_and_writes_no_text(tmp_path: Path) -> None:
     """uvicorn with its own default logging (the filter comes from the app) and the tiny model."""
     port = free_port()
-    env = {**os.environ, "GLASSBOX_MODEL": "tiny", "GLASSBOX_FALLBACK": "", "GLASSBOX_CACHE": str(tmp_path),
-           "PYTHONPATH": str(Path(__file__).parents[2])}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "GLASSBOX_MODEL": "tiny",
+        "GLASSBOX_FALLBACK": "",
+        "GLASSBOX_CACHE": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER.format(port=port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):

@@ -122,7 +122,8 @@ def test_the_cache_is_bounded_by_bytes() -> None:
     assert len(app.calls) == 30
 
 
-def test_pages_for_another_host_name_are_kept_apart(client: TestClient) -> None:
+def test_pages_for_another_host_name_are_kept_apart(make_client: MakeClient) -> None:
+    client = make_client(allowed_hosts="laptop.local,10.0.0.5")  # names this server answers to
     here = client.get("/", params={"text": TEXT}, headers={"Host": "laptop.local:8000"})
     there = client.get("/", params={"text": TEXT}, headers={"Host": "10.0.0.5:8000"})
 

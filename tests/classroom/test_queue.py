@@ -108,8 +108,11 @@ def test_sampling_and_view_changes_reuse_the_cached_trace(client: TestClient) ->
     misses = gpt2.cache.misses
 
     for i in range(10):
-        r = client.get("/", params={"text": TEXT, "temperature": f"{0.3 + i / 10:.1f}"},
-                       headers={**HX, "HX-Target": "output"})  # fmt: skip
+        r = client.get(
+            "/",
+            params={"text": TEXT, "temperature": f"{0.3 + i / 10:.1f}"},
+            headers={**HX, "HX-Target": "output"},
+        )
         assert r.status_code == 200
     for view in ("embedding", "attention", "mlp", "residual"):
         for layer, head in ((1, 1), (2, 3)):
@@ -188,15 +191,15 @@ def test_the_cache_is_bounded_by_bytes(make_client: MakeClient) -> None:
 
 def test_big_api_answers_are_built_one_at_a_time(make_client: MakeClient) -> None:
     client = make_client(queue_timeout=0.3)
-    limits = client.app.state.request_limits  # type: ignore[attr-defined]
+    heavy = client.app.state.lanes["heavy"]  # type: ignore[attr-defined]
     client.get("/api/trace", params={"text": TEXT, "names": "logits"})  # traced and ready
 
-    limits.heavy_busy = True  # another /api/trace answer is being built
+    heavy.busy = 1  # another /api/trace answer is being built
     start = time.perf_counter()
     waited = client.get("/api/trace", params={"text": TEXT, "names": "logits"})
     seconds = time.perf_counter() - start
     other = client.get("/api/predict", params={"text": TEXT})  # the rest of the API is not held up
-    limits.heavy_busy = False
+    heavy.busy = 0
     after = client.get("/api/trace", params={"text": TEXT, "names": "logits"})
 
     assert waited.status_code == 503
@@ -209,9 +212,9 @@ def test_big_api_answers_are_built_one_at_a_time(make_client: MakeClient) -> Non
 
 def test_big_api_answers_wait_their_turn(make_client: MakeClient) -> None:
     client = make_client()
-    limits = client.app.state.request_limits  # type: ignore[attr-defined]
-    limits.heavy_busy = True
-    threading.Timer(0.3, lambda: setattr(limits, "heavy_busy", False)).start()
+    heavy = client.app.state.lanes["heavy"]  # type: ignore[attr-defined]
+    heavy.busy = 1  # another /api/trace answer is being built, for 0.3 s
+    threading.Timer(0.3, lambda: setattr(heavy, "busy", 0)).start()
 
     r = client.get("/api/trace", params={"text": TEXT, "names": "embed.*"})
 
@@ -221,7 +224,7 @@ def test_big_api_answers_wait_their_turn(make_client: MakeClient) -> None:
 
 def test_no_room_to_wait_for_a_big_answer_is_503_at_once(make_client: MakeClient) -> None:
     client = make_client(queue_size=0)
-    client.app.state.request_limits.heavy_busy = True  # type: ignore[attr-defined]
+    client.app.state.lanes["heavy"].busy = 1  # type: ignore[attr-defined]
 
     start = time.perf_counter()
     r = client.get("/api/trace", params={"text": TEXT})

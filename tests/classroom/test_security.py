@@ -10,7 +10,7 @@ from markupsafe import escape
 
 from app.main import CSP
 from app.state import text_digest
-from app.views.common import show
+from app.views.format import show
 from tests.classroom.conftest import HX, TEXT, MakeClient
 from tests.web.conftest import parse
 
@@ -55,8 +55,23 @@ def test_every_kind_of_answer_has_the_headers(make_client: MakeClient) -> None:
         pass
     answers.append(r)  # 429
 
-    assert [a.status_code for a in answers] == [200, 200, 200, 400, 200, 200, 400, 422, 200, 200, 404,
-                                                405, 414, 200, 429]  # fmt: skip
+    assert [a.status_code for a in answers] == [
+        200,
+        200,
+        200,
+        400,
+        200,
+        200,
+        400,
+        422,
+        200,
+        200,
+        404,
+        405,
+        414,
+        200,
+        429,
+    ]
     for a in answers:
         check_headers(a)
 
@@ -142,8 +157,9 @@ def test_markup_in_generated_token_strings_is_escaped(client: TestClient) -> Non
         ("text=%26amp%3B", "&amp;"),
     ],
 )
-def test_undecodable_bytes_in_the_url_are_replaced_not_crashed(client: TestClient, query: str,
-                                                              shown: str) -> None:  # fmt: skip
+def test_undecodable_bytes_in_the_url_are_replaced_not_crashed(
+    client: TestClient, query: str, shown: str
+) -> None:
     for headers in ({}, HX, {**HX, "HX-Target": "output"}):
         r = client.get(f"/?{query}", headers=headers)
         assert r.status_code == 200
@@ -163,3 +179,28 @@ def test_line_breaks_in_the_text_never_reach_a_header(client: TestClient) -> Non
     assert r.status_code == 200
     assert "set-cookie" not in r.headers
     assert "\n" not in r.headers["HX-Push-Url"] and "\r" not in r.headers["HX-Push-Url"]
+
+
+def test_a_forged_host_never_reaches_the_share_box(make_client: MakeClient) -> None:
+    """A Host header that does not name this server gives relative permalinks, not links to that host."""
+    client = make_client()
+    r = client.get("/", params={"text": "hello"}, headers={"Host": "evil.example"})
+    assert r.status_code == 200 and "evil.example" not in r.text
+    box = parse(r.text).one("input", id="permalink")
+    assert box["value"].startswith("/?text=hello&")
+    svg = client.get("/export/overview.svg", params={"text": "hello"}, headers={"Host": "evil.example"})
+    assert svg.status_code == 200 and "evil.example" not in svg.text
+    # a host this server was told it answers to is used as it is
+    named = make_client(allowed_hosts="glassbox.school.example")
+    box = parse(named.get("/", headers={"Host": "glassbox.school.example:8000"}).text).one(
+        "input", id="permalink"
+    )
+    assert box["value"].startswith("http://glassbox.school.example:8000/?text=")
+
+
+def test_public_url_makes_every_permalink(make_client: MakeClient) -> None:
+    client = make_client(public_url="https://glassbox.example.edu/")
+    for host in ("evil.example", "localhost", "127.0.0.1:8000"):
+        r = client.get("/", params={"text": "hello"}, headers={"Host": host})
+        box = parse(r.text).one("input", id="permalink")
+        assert box["value"].startswith("https://glassbox.example.edu/?text=hello&")

@@ -97,8 +97,15 @@ def test_trace_prints_a_readable_table(capsys: Capture) -> None:
     assert "most likely next tokens" in out
 
 
-@pytest.mark.parametrize("command", [["trace", "--model", "gpt3", "hello"], ["export", "--model", "gpt3"],
-                                     ["serve", "--model", "gpt3"], ["download", "gpt3"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["trace", "--model", "gpt3", "hello"],
+        ["export", "--model", "gpt3"],
+        ["serve", "--model", "gpt3"],
+        ["download", "gpt3"],
+    ],
+)
 def test_a_wrong_model_is_one_sentence_and_exit_2(capsys: Capture, command: list[str]) -> None:
     code, out, err = run(capsys, *command)
 

@@ -27,8 +27,14 @@ def glassbox(*args: str) -> list[str]:
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(glassbox(*args), capture_output=True, text=True, timeout=GUARD_SECONDS,
-                          env={**os.environ, **env}, check=False)  # fmt: skip
+    return subprocess.run(
+        glassbox(*args),
+        capture_output=True,
+        text=True,
+        timeout=GUARD_SECONDS,
+        env={**os.environ, **env},
+        check=False,
+    )
 
 
 def test_help_and_a_wrong_model_without_a_traceback() -> None:
@@ -60,8 +66,13 @@ def test_the_dockerfile_steps_download_export_then_run_offline(hub: FakeHub, iso
 def test_serve_falls_back_and_says_so_on_every_page(isolated: Path) -> None:
     port = closed_port()
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}", "GLASSBOX_HUB_TIMEOUT": "5"}
-    server = subprocess.Popen(glassbox("serve", "--port", str(port), "--threads", "1"), env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    server = subprocess.Popen(
+        glassbox("serve", "--port", str(port), "--threads", "1"),
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(server.stdout or []), daemon=True)
     reader.start()

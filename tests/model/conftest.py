@@ -39,7 +39,7 @@ def small(graph_cache: Path):
 def small_hf(small):
     """transformers' PyTorch GPT-2 holding the `small` model's weights (needs torch)."""
     torch = pytest.importorskip("torch")
-    from tests.model.torch_gpt2 import hf_model
+    from model.torch_gpt2 import hf_model
 
     loaded, _ = small
     torch.set_num_threads(2)

@@ -15,9 +15,9 @@ import pytest
 
 from model import graphcache
 from model.graphcache import GRAPH_FILE, MANIFEST_FILE, WEIGHTS_FILE, check_graph, graph_dir
+from model.reference import forward
 from model.runtime import Engine
 from model.sources import BrokenModel, synthetic_model
-from tests.model.reference import forward
 
 IDS = [10919, 257, 4950, 1110]  # "what a beautiful day"
 GUARD_SECONDS = 300  # only to stop a hung process; no timing is asserted

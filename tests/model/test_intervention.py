@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -191,7 +192,7 @@ def test_intervened_traces_are_single_flight(graph_cache, tokenizer):
 
         return held()
 
-    gpt2.gate = slow_gate
+    gpt2.gate = SimpleNamespace(slot=slow_gate)  # a Gate (model/gpt2.py)
     results = []
     threads = [
         threading.Thread(target=lambda: results.append(gpt2.trace(ids, off((1, 3))))) for _ in range(6)
@@ -219,7 +220,7 @@ def test_intervened_and_clean_texts_waiting_together_share_one_run(graph_cache, 
         with slot:
             yield not done()
 
-    gpt2.gate = gate
+    gpt2.gate = SimpleNamespace(slot=gate)  # a Gate (model/gpt2.py)
     results: dict[int, object] = {}
     threads = [threading.Thread(target=lambda k=k, a=a: results.update({k: gpt2.trace(*a)}))
                for k, a in enumerate(asks)]  # fmt: skip

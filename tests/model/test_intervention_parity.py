@@ -68,7 +68,7 @@ def intervened(hf, config, intervention: Intervention) -> Iterator[None]:
 
 def compare(engine, hf, loaded, ids: list[int], intervention: Intervention) -> dict[str, float]:
     """Max abs difference of every tensor, ours against transformers' with the same intervention."""
-    from tests.model.torch_gpt2 import torch_trace
+    from model.torch_gpt2 import torch_trace
 
     config = loaded.config
     ours = engine.trace(ids, intervention)
@@ -100,7 +100,7 @@ def interventions(engine, tokenizer, config) -> dict[str, Intervention]:
 
 @pytest.mark.parametrize("kind", ["heads off", "residual", "a head's output"])
 def test_tiny_interventions_match_transformers(tiny, tokenizer, kind):
-    from tests.model.torch_gpt2 import hf_model
+    from model.torch_gpt2 import hf_model
 
     loaded, engine = tiny
     hf = hf_model(loaded.weights, loaded.config)

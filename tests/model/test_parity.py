@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from model.reference import forward
 from tests.model.test_reference import max_diff
 
 torch = pytest.importorskip("torch")
@@ -15,7 +16,7 @@ TEXT = "Data visualization empowers users to see what a model computes, one numb
 @pytest.mark.slow
 @pytest.mark.parametrize("n_tokens", [1, 7, 64])
 def test_gpt2_small_shaped_parity(small, small_hf, tokenizer, n_tokens):
-    from tests.model.torch_gpt2 import torch_trace
+    from model.torch_gpt2 import torch_trace
 
     loaded, engine = small
     ids = tokenizer.encode(TEXT)[:n_tokens]
@@ -28,7 +29,7 @@ def test_gpt2_small_shaped_parity(small, small_hf, tokenizer, n_tokens):
 
 
 def test_tiny_parity(tiny, tokenizer):
-    from tests.model.torch_gpt2 import hf_model, torch_trace
+    from model.torch_gpt2 import hf_model, torch_trace
 
     loaded, engine = tiny
     ids = tokenizer.encode("what a beautiful day")
@@ -36,13 +37,19 @@ def test_tiny_parity(tiny, tokenizer):
     ours = engine.trace(ids)
     for name in ours.names:
         assert max_diff(ours[name], theirs[name]) <= 1e-5, name
+    # the numpy reference (model/reference.py), the third independent implementation, agrees with both
+    cfg = loaded.config
+    ref = forward(loaded.weights, ids, cfg.n_layer, cfg.n_head)
+    assert sorted(ref) == sorted(ours.names)
+    for name in ours.names:
+        assert max_diff(ref[name], theirs[name]) <= 1e-5, name
 
 
 def test_demo_model_parity(graph_cache, tokenizer):
     """The shipped demo model (its fp16 weights, read as float32 by both sides) through both engines."""
     from model.runtime import Engine
     from model.sources import load_model
-    from tests.model.torch_gpt2 import hf_model, torch_trace
+    from model.torch_gpt2 import hf_model, torch_trace
 
     loaded = load_model("demo")
     assert loaded.trained and loaded.config.n_layer == 4

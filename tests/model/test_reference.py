@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.graph import output_names
-from tests.model.reference import forward
+from model.reference import forward
 
 PROMPTS = ["Data visualization empowers users to", "what a beautiful day", "a"]
 

@@ -122,8 +122,16 @@ def test_a_directory_without_weights_is_refused(tmp_path: Path) -> None:
 
 
 def test_settings_come_from_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"MODEL": "tiny", "FALLBACK": "", "HOST": "0.0.0.0", "PORT": "9001", "WORKERS": "3",
-                        "THREADS": "2", "HUB_TIMEOUT": "2.5", "CACHE_MB": "64"}.items():  # fmt: skip
+    for name, value in {
+        "MODEL": "tiny",
+        "FALLBACK": "",
+        "HOST": "0.0.0.0",
+        "PORT": "9001",
+        "WORKERS": "3",
+        "THREADS": "2",
+        "HUB_TIMEOUT": "2.5",
+        "CACHE_MB": "64",
+    }.items():
         monkeypatch.setenv(f"GLASSBOX_{name}", value)
 
     s = Settings()

@@ -211,7 +211,7 @@ def test_svg_export_survives_hostile_text(client: TestClient) -> None:
 
 
 def test_png_font_stacks_match_the_stylesheet() -> None:
-    from app.routes.export import figures_css
+    from app.service.export import figures_css
 
     css = figures_css()
     assert SANS in css and MONO in css

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.i18n import negotiate, normalize
 from app.paths import TRANSLATIONS_DIR
-from app.state import TOUR_STEPS
+from app.views.tour import TOUR_STEPS
 from tests.teach.conftest import query_of
 from tests.web.conftest import parse
 
@@ -68,9 +68,17 @@ def test_the_compiled_catalog_is_the_current_one() -> None:
 
 @pytest.mark.parametrize(
     ("header", "lang"),
-    [("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("en-GB,en;q=0.9", "en"), ("fr-FR,zh;q=0.5", "zh-CN"),
-     ("fr-FR", "en"), ("", "en"), ("zh-Hans", "zh-CN"), ("en;q=0.2, zh-TW;q=0.8", "zh-CN"), ("zh;q=0", "en")],
-)  # fmt: skip
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("en-GB,en;q=0.9", "en"),
+        ("fr-FR,zh;q=0.5", "zh-CN"),
+        ("fr-FR", "en"),
+        ("", "en"),
+        ("zh-Hans", "zh-CN"),
+        ("en;q=0.2, zh-TW;q=0.8", "zh-CN"),
+        ("zh;q=0", "en"),
+    ],
+)
 def test_accept_language(header: str, lang: str) -> None:
     assert negotiate(header) == lang
 

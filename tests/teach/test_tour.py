@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.state import TOUR_STEPS
-from app.views.common import num, percent
-from app.views.tour import STEPS
+from app.views.format import num, percent
+from app.views.tour import TOUR, TOUR_STEPS
 from model import GPT2, Trace, sample
 from model.sampling import softmax
 from tests.teach.conftest import query_of
@@ -41,8 +40,11 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
         row = trace["embed.token"][i]
         return {"x0": row[0], "x1": row[1], "x2": row[2], "norm": norm(row)}
     if key == "position-embedding":
-        return {"token": trace["embed.token"][i, 0], "position": trace["embed.position"][i, 0],
-                "sum": trace["embed.sum"][i, 0]}  # fmt: skip
+        return {
+            "token": trace["embed.token"][i, 0],
+            "position": trace["embed.position"][i, 0],
+            "sum": trace["embed.sum"][i, 0],
+        }
     if key == "residual":
         last = trace[f"block{cfg.n_layer - 1}.resid.out"][i]
         return {"start": norm(trace["embed.sum"][i]), "end": norm(last)}
@@ -51,17 +53,17 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
         return {"mean": float(np.mean(x)), "std": float(np.std(x))}
     if key == "qkv":
         return {x: trace[f"{p}.{x}"][h, i, 0] for x in ("q", "k", "v")}
-    if key in ("scores", "scaling", "mask", "softmax"):
+    if key in ("scores", "scaled", "masked", "probs"):
         assert cell is not None and cell[0] == i and cell[1] <= i
         j = cell[1]
         scores = trace[f"{p}.attn.scores"][h, i]
         return {
             "scores": {"score": scores[j], "top-score": scores[: i + 1].max()},
-            "scaling": {"score": scores[j], "scaled": trace[f"{p}.attn.scaled"][h, i, j]},
-            "mask": {"visible": n} if i == n - 1 else {"visible": i + 1, "hidden": n - i - 1},
-            "softmax": {"prob": trace[f"{p}.attn.probs"][h, i, j]},
+            "scaled": {"score": scores[j], "scaled": trace[f"{p}.attn.scaled"][h, i, j]},
+            "masked": {"visible": n} if i == n - 1 else {"visible": i + 1, "hidden": n - i - 1},
+            "probs": {"prob": trace[f"{p}.attn.probs"][h, i, j]},
         }[key]
-    if key == "heads":
+    if key == "all-heads":
         if n < 2:
             return {}
         probs = trace[f"{p}.attn.probs"].astype(np.float64)
@@ -70,7 +72,7 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
         a = int(np.argmax(previous))
         c = max((k for k in range(cfg.n_head) if k != a), key=lambda k: (first[k], -k), default=a)
         return {"head-previous": a + 1, "previous": previous[a], "head-first": c + 1, "first": first[c]}
-    if key == "projection":
+    if key == "out":
         before = trace["embed.sum"][i] if b == 0 else trace[f"block{b - 1}.resid.out"][i]
         return {"out": norm(trace[f"{p}.attn.out"][i]), "stream": norm(before)}
     if key == "mlp":
@@ -115,11 +117,20 @@ def shown(value: float) -> list[str]:
 
 
 def test_the_tour_has_the_steps_of_the_issue_in_order() -> None:
-    keys = [key for key, _title, _focus in STEPS]
+    keys = [step.key for step in TOUR]
     assert len(keys) == TOUR_STEPS >= 20
-    for earlier, later in [("model", "tokens"), ("tokens", "token-embedding"), ("qkv", "scores"),
-                           ("scores", "scaling"), ("scaling", "mask"), ("mask", "softmax"), ("mlp", "blocks"),
-                           ("logits", "temperature"), ("top-k", "top-p"), ("sampling", "lens")]:  # fmt: skip
+    for earlier, later in [
+        ("model", "tokens"),
+        ("tokens", "token-embedding"),
+        ("qkv", "scores"),
+        ("scores", "scaled"),
+        ("scaled", "masked"),
+        ("masked", "probs"),
+        ("mlp", "blocks"),
+        ("logits", "temperature"),
+        ("top-k", "top-p"),
+        ("sampling", "lens"),
+    ]:
         assert keys.index(earlier) < keys.index(later)
 
 
@@ -130,21 +141,24 @@ def test_every_step_quotes_the_traces_numbers(client: TestClient, gpt2: GPT2, te
         assert r.status_code == 200, (number, r.text[:500])
         page = parse(r.text)
         card = page.one("aside", id="tour")
-        key = STEPS[number - 1][0]
+        key = TOUR[number - 1].key
         assert (card["data-step"], card["data-key"]) == (str(number), key)
         sentences = [" ".join(s.split()) for s in _texts(r.text, "tour-text")]
         assert 2 <= len(sentences) <= 4, (key, sentences)
         cell = tuple(int(x) - 1 for x in card["data-cell"].split(",")) if "data-cell" in card else None
         want = expected(key, trace, page_state(page), cell)  # type: ignore[arg-type]
-        got = {k.removeprefix("data-"): float(v) for k, v in card.items()
-               if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell")}  # fmt: skip
+        got = {
+            k.removeprefix("data-"): float(v)
+            for k, v in card.items()
+            if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell")
+        }
         assert set(got) == set(want), key
         words = " ".join(sentences)
         for name, value in want.items():
             assert got[name] == pytest.approx(float(value), rel=1e-6, abs=1e-9), (key, name)
             assert any(form in words for form in shown(got[name])), (key, name, got[name], words)
         focused = [a for a in page.all(None, id="*") if "tour-focus" in a.get("class", "").split()]
-        assert [a["id"] for a in focused] == [STEPS[number - 1][2]]
+        assert [a["id"] for a in focused] == [TOUR[number - 1].focus]
         if cell is not None:  # the square it talks about is outlined in the heatmap
             assert len(page.all("rect", **{"class": "tour-mark"})) == 1
 
@@ -165,9 +179,11 @@ def test_attention_steps_choose_a_strong_earlier_token(client: TestClient, gpt2:
     assert 1 <= j < i  # neither the first token nor itself
     best = max(
         float(trace[f"block{b}.attn.probs"][h, q, k])
-        for b in range(trace.config.n_layer) for h in range(trace.config.n_head)
-        for q in range(2, trace.n_tokens) for k in range(1, q)
-    )  # fmt: skip
+        for b in range(trace.config.n_layer)
+        for h in range(trace.config.n_head)
+        for q in range(2, trace.n_tokens)
+        for k in range(1, q)
+    )
     assert float(card["data-prob"]) == pytest.approx(best, rel=1e-6)
 
 

@@ -56,9 +56,10 @@ class Elements(HTMLParser):
         """Attributes of the `tag` elements having `has` (data_prob means data-prob; "*" any value)."""
         want = {k.replace("_", "-"): v for k, v in has.items()}
         return [
-            a for t, a in self.tags
+            a
+            for t, a in self.tags
             if (tag is None or t == tag) and all(k in a and (v == "*" or a[k] == v) for k, v in want.items())
-        ]  # fmt: skip
+        ]
 
     def one(self, tag: str | None = None, **has: str) -> dict[str, str]:
         found = self.all(tag, **has)

@@ -7,7 +7,8 @@ import re
 import numpy as np
 from fastapi.testclient import TestClient
 
-from app.views.common import COMPACT_CELLS, LEVELS, SEQUENTIAL, _mix, heatmap, pool_max
+from app.views.colour import LEVELS, SEQUENTIAL, _mix
+from app.views.heatmap import COMPACT_CELLS, heatmap, pool_max
 from model import GPT2
 
 LONG = " ".join(f"word{i}" for i in range(15))  # 30 tokens with the GPT-2 tokenizer

@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from app.loading import Serving
 from app.main import create_app
+from app.pieces import MARK as SAMPLING_MARK
 from app.pieces import PieceCache
 from app.settings import Settings
-from app.state import SAMPLING_MARK, STEPS, VIEWS, text_digest
-from app.views.common import MEMO_ENTRIES, memo
+from app.state import STEPS, VIEWS, text_digest
+from app.views.memo import MEMO_ENTRIES, memo
 from model import GPT2
 from tests.web.conftest import HX, parse
 
@@ -62,7 +63,7 @@ def test_a_trace_keeps_a_bounded_number_of_pictures(client: TestClient, gpt2: GP
     for params in combos:
         r = client.get("/", params={"text": text, "view": "attention", **params})
         assert r.status_code == 200
-    kept = gpt2.trace([t.id for t in gpt2.tokenize(text)]).derived["views"]
+    kept = gpt2.trace([t.id for t in gpt2.tokenize(text)]).views
     assert len(kept) == MEMO_ENTRIES
 
 
@@ -79,8 +80,10 @@ TEXTS = (
 @pytest.fixture(scope="module")
 def uncached(gpt2: GPT2) -> Iterator[TestClient]:
     """An app without the finished-page cache, so every request is drawn (from kept pieces or not)."""
-    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
-                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    app = create_app(
+        Settings(max_chars=400, max_tokens=40, page_cache_mb=0),
+        Serving(gpt2=gpt2, source=gpt2.loaded.description),
+    )
     with TestClient(app) as c:
         yield c
 
@@ -88,8 +91,10 @@ def uncached(gpt2: GPT2) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def alone(gpt2: GPT2) -> Iterator[TestClient]:
     """An app that keeps no pieces: every page drawn for its request alone."""
-    app = create_app(Settings(max_chars=400, max_tokens=40, page_cache_mb=0, piece_cache_mb=0),
-                     Serving(gpt2=gpt2, source=gpt2.loaded.description))  # fmt: skip
+    app = create_app(
+        Settings(max_chars=400, max_tokens=40, page_cache_mb=0, piece_cache_mb=0),
+        Serving(gpt2=gpt2, source=gpt2.loaded.description),
+    )
     with TestClient(app) as c:
         yield c
 
@@ -139,8 +144,10 @@ def test_a_page_from_kept_pieces_is_the_page_drawn_alone(
 def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient) -> None:
     before = pieces_stats(uncached)
     text = "Pieces shared by every slider position"
-    pages = [uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
-             for t in ("0.3", "1.1", "2.9")]  # fmt: skip
+    pages = [
+        uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
+        for t in ("0.3", "1.1", "2.9")
+    ]
     after = pieces_stats(uncached)
     assert after["misses"] - before["misses"] == 1  # drawn for the first temperature ...
     assert after["hits"] - before["hits"] == 2  # ... and filled in for the other two

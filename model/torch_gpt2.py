@@ -1,8 +1,13 @@
-"""Every named activation from transformers' PyTorch GPT-2 (eager attention), collected with hooks."""
+"""Every named activation from transformers' PyTorch GPT-2 (eager attention), collected with hooks.
+
+For the parity tests and bench/trace_vs_torch.py only: it needs torch and transformers, which only the
+`test` extra installs (`pip install -e '.[test]'`); nothing the server runs imports it.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +21,8 @@ def hf_model(weights: Weights, config: GPT2Config):
     from transformers import GPT2Config as HFConfig
     from transformers import GPT2LMHeadModel
 
-    hf = GPT2LMHeadModel(HFConfig(**config.to_hf_dict(), attn_implementation="eager"))
+    options: dict[str, Any] = {**config.to_hf_dict(), "attn_implementation": "eager"}
+    hf = GPT2LMHeadModel(HFConfig(**options))
     state = {f"transformer.{k}": torch.from_numpy(v) for k, v in weights.items()}
     missing, unexpected = hf.load_state_dict(state, strict=False)
     assert not unexpected, unexpected
@@ -27,7 +33,7 @@ def hf_model(weights: Weights, config: GPT2Config):
 
 
 def torch_trace(hf, ids: list[int], config: GPT2Config) -> dict[str, np.ndarray]:
-    """Run transformers' GPT-2 and gather the tensors of DESIGN.md's table from hooks and its outputs."""
+    """Run transformers' GPT-2 and gather docs/architecture.md's tensors from hooks and outputs."""
     import torch
 
     got: dict[str, torch.Tensor] = {}

@@ -1,0 +1,1 @@
+"""Request -> checked state -> trace -> page model: the work behind the routes (app/routes speak HTTP)."""

@@ -1,0 +1,221 @@
+"""Checked state -> trace -> page model: everything the explainer page prints, and its pieces.
+
+`page(site, parsed, lang, target, base)` is the whole page route without HTTP: run the checked state
+(app/service/run.py), open a bare tour link at its step, and build what the template prints. The page's big
+parts (tokens, overview, panel, lens) are drawn once per text, view and language for every sampling and kept
+(app/pieces.py); the rest is drawn per request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2_fragments import render_block
+from markupsafe import Markup
+
+from app import i18n
+from app.pieces import MARK, fill, marked
+from app.service.run import Run, run
+from app.service.site import Site
+from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
+from app.views.attention import attention_view
+from app.views.embedding import embedding_view
+from app.views.links import Downloads, downloads, link
+from app.views.mlp import mlp_view
+from app.views.numbers import table_names
+from app.views.output import draw, lens_view, output_view
+from app.views.overview import Fan, fan_view, layout, overview_view
+from app.views.residual import residual_view
+from app.views.tokens import chip_groups, chips, end_of_text_note
+from app.views.tour import Tour, link_to, tour_target, tour_view
+from model import Sampling, Token
+
+# The detail panels, by the name the URL gives them (`view=`).
+DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
+    "embedding": embedding_view,
+    "attention": attention_view,
+    "mlp": mlp_view,
+    "residual": residual_view,
+}
+# the controls a tour step sets: a URL that gives none of them gets the step's own
+TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
+# The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
+# language, and shared by every student who opens them (their links carry each student's own controls).
+PIECES = ("tokens", "overview", "panel", "lens")
+FAN_HOLE = f"<!--fan {secrets.token_hex(8)}-->"  # where the overview's ribbons go
+
+
+@dataclass
+class Answer:
+    """What the page route sends: a page (or fragment) with its status and headers, or a redirect."""
+
+    html: str = ""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    redirect: str | None = None
+
+
+def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -> Answer:
+    """The explainer for a checked state, in `lang`. `target` is htmx's target ("output" for a live
+    sampling change, another id for a partial page, None for a full page); `base` is the address permalinks
+    start with ("" for relative ones: app/hosts.py)."""
+    with i18n.use(lang):
+        r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
+        if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
+            # a bare tour link opens what the step shows
+            r.state = tour_target(r.trace, r.state, r.state.tour)
+        url = r.state.url()
+        if parsed.action and target is None and not r.errors and not r.notices:
+            return Answer(redirect=url)  # a button press becomes a permalink
+        env = site.templates
+        if target == "output":
+            html = render_block(env, "page.html", "live", live_context(site, r, base))
+            headers = {"HX-Replace-Url": url}
+        elif target is not None:
+            html = render_block(env, "page.html", "page", context(site, r, base))
+            headers = {"HX-Push-Url": url}
+        else:
+            html = env.get_template("page.html").render(context(site, r, base))
+            headers = {}
+    # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
+    headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
+    return Answer(html=html, status=400 if r.errors else 200, headers=headers)
+
+
+def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
+    """What both the full page and a live update print: the permalink, the tour card, the language."""
+    state = r.state
+    ctx: dict[str, Any] = {
+        "state": state,
+        "errors": r.errors,
+        "notices": r.notices,
+        "trace": r.trace,
+        "permalink": base + state.url(),
+        "tour": None,
+        "languages": [
+            (code, name, state.url(lang=code), code == i18n.current())
+            for code, (_catalog, name) in i18n.LANGUAGES.items()
+        ],
+    }
+    if r.trace is not None:
+        ctx["tour_start"] = link_to(state, tour_target(r.trace, state, 1))
+        if state.tour is not None:
+            tok = site.serving.gpt2.tokenizer.token
+            ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
+    return ctx
+
+
+def context(site: Site, r: Run, base: str) -> dict[str, Any]:
+    """Everything the page template prints."""
+    gpt2 = site.serving.gpt2
+    state = r.state
+    ctx = common_context(site, r, base)
+    ctx.update(
+        {
+            "params": state.params(),
+            "model": gpt2,
+            "source": site.serving.source,
+            "trained": site.serving.trained,
+            "banner": site.banner,
+            "prompts": [(p, link(state, "", text=p, gen=(), token=None)) for p in REFERENCE_PROMPTS],
+            "temperature_range": TEMPERATURE,
+            "steps": STEPS,
+            "present_link": state.url(present=not state.present),
+            "expand_link": state.url("overview", expand=not state.expand),
+            "oob": False,
+        }
+    )
+    if r.trace is None:
+        return ctx
+    s = draw(r.trace, state)
+    ctx.update(
+        output=output_view(r.trace, state, s, gpt2.tokenizer.token),
+        pieces=pieces(site, r, s, ctx["tour"]),
+        exports=exports(state, r.trace.config, ("output",)),
+    )
+    return ctx
+
+
+def piece_context(
+    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None
+) -> dict[str, Any]:
+    """What the pieces print, for `state`."""
+    trace = r.trace
+    assert trace is not None
+    all_chips = chips(r.tokens, state, len(state.gen))
+    if state.view == "attention":
+        panel = attention_view(trace, state, tok, mark=tour.cell if tour is not None else None)
+    else:
+        panel = DETAIL_VIEWS[state.view](trace, state, tok)
+    return {
+        "state": state,
+        "tour": tour,
+        "oob": False,
+        "chips": all_chips,
+        "chip_groups": chip_groups(r.tokens, all_chips),
+        "end_of_text": end_of_text_note(state.text),
+        "overview": overview_view(trace, state, fan, tok),
+        "lens": lens_view(trace, state, tok, r.step_logits),
+        "panel": panel,
+        "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
+        "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
+    }
+
+
+def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Markup]:
+    """The pieces of the page for this request, each as markup.
+
+    Drawn for the state with its sampling controls left as a mark (app/pieces.py) and kept in the site's
+    piece cache (the text and any generated tokens are part of the state); a request fills in its own
+    controls and its own ribbons. A tour step marks cells and quotes numbers of its own: it is drawn for the
+    request alone, as is everything when the piece cache is off."""
+    assert r.trace is not None
+    env = site.templates
+    tok = site.serving.gpt2.tokenizer.token
+    state = r.state
+    fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
+    kept = site.pieces
+    if tour is not None or kept is None or MARK in state.text:
+        ctx = piece_context(r, state, fan, tok, tour)
+        return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
+
+    mark = marked(state)
+
+    def draw_marked() -> dict[str, str]:
+        ctx = piece_context(r, mark, Markup(FAN_HOLE), tok, None)
+        return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
+
+    drawn = kept.get((i18n.current(), mark), draw_marked)
+    out = {name: Markup(fill(markup, state)) for name, markup in drawn.items()}
+    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(fan.svg()), 1))
+    return out
+
+
+def exports(
+    state: State, cfg: Any, panels: tuple[str, ...] = ("overview", "tokens", "output", "lens", "panel")
+) -> dict[str, Downloads]:
+    """The download links of the given panels; "panel" is the open detail panel."""
+    out = {}
+    for key in panels:
+        panel = state.view if key == "panel" else key
+        out[key] = downloads(state, panel, table_names(panel, state, cfg))
+    return out
+
+
+def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
+    """What a sampling control changes: the output panel, the overview's ribbons and their download links,
+    the permalink, the tour. The rest of the overview does not depend on sampling and is left as it is."""
+    ctx = common_context(site, r, base)
+    ctx["oob"] = True
+    if r.trace is not None:
+        tok = site.serving.gpt2.tokenizer.token
+        s = draw(r.trace, r.state)
+        ctx.update(
+            fan=fan_view(r.state, s, tok, layout(r.trace.n_tokens)),
+            output=output_view(r.trace, r.state, s, tok),
+            exports=exports(r.state, r.trace.config, ("overview", "output")),
+        )
+    return ctx

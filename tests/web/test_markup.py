@@ -1,0 +1,93 @@
+"""Each fast writer of app/views/markup.py writes the same bytes as its template twin (tests/web/twins.html),
+on texts made to test the escaping: markup, quotes, ampersands, right-to-left marks, Chinese."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pytest
+from markupsafe import Markup
+
+from app import i18n
+from app.main import make_templates
+from app.state import State
+from app.views import markup
+from app.views.format import table
+from app.views.heatmap import heatmap
+from app.views.output import draw, output_view
+from app.views.overview import fan_view, layout
+from model import GPT2
+
+NASTY = ["<script>alert(1)</script>", "say \"hi\" & 'bye'", "a\u202eb", "汉字 &amp; <b>", "x"]
+
+
+@pytest.fixture(scope="module")
+def twins() -> Any:
+    env = make_templates()
+    env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(Path(__file__).parent)), env.loader])
+    env.filters["hescape"] = lambda s: Markup(escape(str(s)))
+    env.filters["zip"] = lambda first, *rest: list(zip(first, *rest, strict=True))
+    return env.get_template("twins.html").module
+
+
+def matrix(rows: int, cols: int, masked: bool) -> np.ndarray:
+    m = np.random.default_rng(3).normal(size=(rows, cols)) * 3
+    if masked:
+        m[np.triu_indices(rows, 1, cols)] = -np.inf
+    return m
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+@pytest.mark.parametrize("titles", [False, True])
+@pytest.mark.parametrize("signed", [False, True])
+def test_heatmap_squares_equal_their_twin(twins: Any, numbers: bool, titles: bool, signed: bool) -> None:
+    m = matrix(5, 5, masked=not signed)
+    values = m if signed else np.abs(m)
+    where = {"row_labels": NASTY, "col_labels": NASTY, "left": 30, "top": 30, "describe": "{row} → {col}: "}
+    h = heatmap("block0.attn.probs", values, signed=signed, numbers=numbers, titles=titles, **where)
+    assert h.squares and str(twins.squares(h.parts, titles, numbers)) == h.squares
+    assert str(twins.heatmap_cells(h.squares, None)) == str(h.svg_cells)
+
+
+def test_compact_heatmap_paths_equal_their_twin(twins: Any) -> None:
+    h = heatmap("block0.mlp.act", matrix(60, 60, masked=True), row_labels=[""] * 60, col_labels=[""] * 60)
+    assert h.paths and str(twins.heatmap_cells("", h.paths)) == str(h.svg_cells)
+
+
+def test_table_body_equals_its_twin(twins: Any) -> None:
+    t = table("caption", matrix(5, 5, masked=True), NASTY, NASTY, selected_row=2)
+    assert str(twins.table_body(t)) == str(t.body) == str(markup.table_body(t))
+
+
+@pytest.mark.parametrize("text", ["<b>\"bold\"</b> & 'quotes'", "你好世界 and more"])
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+@pytest.mark.parametrize("top_k", [None, 3])
+def test_fan_and_output_rows_equal_their_twins(
+    twins: Any, gpt2: GPT2, text: str, lang: str, top_k: int | None
+) -> None:
+    tokens = gpt2.tokenize(text)
+    trace = gpt2.trace([t.id for t in tokens])
+    state = State(text=text, model=gpt2.name, top_k=top_k, temperature=2.0, seed=5)
+    tok = gpt2.tokenizer.token
+    with i18n.use(lang):
+        s = draw(trace, state)
+        fan = fan_view(state, s, tok, layout(trace.n_tokens))
+        for base, oob in (("", False), ("http://x.example", True)):
+            assert str(twins.fan(fan, base, oob)) == str(fan.svg(base, oob))
+        out = output_view(trace, state, s, tok)
+        assert str(twins.bar_rows(out.bars, out.extra)) == str(out.rows)
+    # a drawn token outside the top rows comes after a gap row
+    rare = State(text=text, model=gpt2.name, temperature=5.0, seed=11)
+    for seed in range(40):
+        rare_s = draw(trace, State(**{**rare.__dict__, "seed": seed}))
+        out = output_view(trace, rare, rare_s, tok)
+        if out.extra is not None:
+            assert str(twins.bar_rows(out.bars, out.extra)) == str(markup.bar_rows(out.bars, out.extra))
+            assert '<tr class="gap">' in str(out.rows)
+            break
+    else:
+        pytest.fail("no seed drew a token outside the top rows")
