@@ -32,7 +32,7 @@ from app.views.numbers import table_names
 from app.views.output import draw, draw_stops, lens_view, output_stages
 from app.views.overview import fan_stages, layout, overview_view
 from app.views.residual import residual_view
-from app.views.slider import STOPS, chosen, stops_for
+from app.views.slider import STOPS, TOP_K_SLIDER, TOP_P_SLIDER, chosen, slider_positions, stops_for
 from app.views.tokens import chip_groups, chips, end_of_text_note
 from app.views.tour import Tour, link_to, tour_target, tour_view
 from model import Token
@@ -76,7 +76,9 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             return Answer(redirect=url)  # a button press becomes a permalink
         env = site.templates
         if target == "output":  # top-k, top-p or the seed moved: the output panel at every temperature
-            html = render_block(env, "page.html", "live", live_context(site, r, base))
+            html = render_block(
+                env, "page.html", "live", {**live_context(site, r, base), "slid": parsed.slid}
+            )
             headers = {"HX-Replace-Url": url}
         elif target == "share":  # the temperature slider settled: its picture is already shown
             html = render_block(env, "page.html", "settle", settle_context(site, r, base))
@@ -97,6 +99,11 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     state = r.state
     ctx: dict[str, Any] = {
         "state": state,
+        "params": state.params(),
+        "positions": slider_positions(state.top_k, state.top_p),
+        "slid": frozenset(),  # the filters set by their slider (a live answer sends their typed field back)
+        "top_k_slider": (*TOP_K_SLIDER, 1),  # min, max, step
+        "top_p_slider": TOP_P_SLIDER,
         "errors": r.errors,
         "notices": r.notices,
         "trace": r.trace,
@@ -122,7 +129,6 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
     ctx = common_context(site, r, base)
     ctx.update(
         {
-            "params": state.params(),
             "model": gpt2,
             "source": site.serving.source,
             "trained": site.serving.trained,
@@ -264,6 +270,7 @@ def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
         drawn = sampling_pieces(site, r)
         fan = Markup(str(drawn["fan"]).replace('<svg id="fan"', '<svg id="fan" hx-swap-oob="true"', 1))
         ctx.update(fan=fan, stage=drawn["stage"], output=output_context(site, r))
+        ctx["vocab"] = r.trace.config.vocab_size
     return ctx
 
 

@@ -25,6 +25,11 @@ EXTRA = len(STOPS)  # the index of a link's own temperature when it is not one o
 MAX_STOPS = len(STOPS) + 1  # indices 0..EXTRA: static/slider.css has a rule for each
 LABELLED = frozenset({0.05, 0.2, 0.5, 1.0, 2.0, 5.0})  # the stops whose number is printed under the track
 
+# top-k and top-p also have sliders (their typed fields stay, for exact values and for JavaScript off); these
+# go to the server, which draws the output at every temperature for the new filter
+TOP_K_SLIDER = (1, 50)  # top-k 1..50 (more, or off, in the typed field); off sits at the right end
+TOP_P_SLIDER = (0.05, 1.0, 0.05)  # top-p from 0.05 to 1 (1 keeps every token: off)
+
 assert STOPS[0] == TEMPERATURE[0] and STOPS[-1] == TEMPERATURE[1] and TEMPERATURE[2] in STOPS
 
 
@@ -56,6 +61,14 @@ def stops_for(temperature: float) -> list[Stop]:
 def chosen(stops: list[Stop], temperature: float) -> Stop:
     """The stop a page at `temperature` opens on."""
     return next(s for s in stops if s.value == temperature)
+
+
+def slider_positions(top_k: int | None, top_p: float | None) -> dict[str, str]:
+    """Where the top-k and top-p sliders sit for these controls (off: the right end)."""
+    k = TOP_K_SLIDER[1] if top_k is None else min(top_k, TOP_K_SLIDER[1])
+    lo, hi, step = TOP_P_SLIDER
+    p = hi if top_p is None else min(max(round(top_p / step) * step, lo), hi)
+    return {"top_k": str(k), "top_p": fmt_float(p)}
 
 
 def css_rules() -> str:

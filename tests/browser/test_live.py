@@ -105,6 +105,20 @@ def test_top_k_updates_the_kept_set(server: str, browser: Any) -> None:
     page.context.close()
 
 
+def test_the_top_p_slider_sets_the_filter_and_its_typed_field_follows(server: str, browser: Any) -> None:
+    page, errors = open_page(browser, f"{server}/?text={TEXT}&temperature=0.05")
+    page.locator("#top_p_slider").fill("0.5")
+    page.wait_for_function("() => location.search.includes('top_p=0.5')")
+    assert page.locator("#top_p").input_value() == "0.5"
+    kept = int(page.locator("#output").get_attribute("data-kept"))
+    assert shown_count(page, "#output td.p .at.first-cut") == (1 if kept < 10 else 0)
+    page.locator("#top_p").fill("0.9")  # the exact value, typed: the slider follows
+    page.wait_for_function("() => location.search.includes('top_p=0.9')")
+    assert page.locator("#top_p_slider").input_value() == "0.9"
+    assert errors == []
+    page.context.close()
+
+
 def test_generate_appends_a_token_and_updates_the_url(server: str, browser: Any) -> None:
     page, errors = open_page(browser, f"{server}/?text={TEXT}")
     chips = page.locator("#tokens .chip")

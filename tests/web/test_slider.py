@@ -126,3 +126,35 @@ def test_no_inline_script_or_style(client: TestClient) -> None:
     assert "<script>" not in html and "<style" not in html and " style=" not in html
     assert all(tag != "script" or "src" in a for tag, a in parse(html).tags)
     assert Path(STATIC_DIR / "slider.css").is_file()
+
+
+def test_a_moved_filter_slider_wins_over_its_typed_field(client: TestClient) -> None:
+    base = {"text": TEXT, "top_k": "3", "top_k_slider": "3", "top_k_slider_at": "3", "top_p": ""}
+    moved = {**base, "top_k_slider": "12"}  # the slider moved; the typed field still says 3
+    r = client.get("/", params=moved, headers={**HX, "HX-Target": "output"})
+    assert "top_k=12&" in r.headers["HX-Replace-Url"]
+    page = parse(r.text)
+    assert page.one("input", id="top_k")["value"] == "12"  # the typed field follows, out of band
+    assert page.one("input", id="top_k_slider_at")["value"] == "12"
+    assert page.all("input", id="top_k_slider") == []  # the slider in the reader's hand is left alone
+    typed = {**base, "top_k": "40"}  # the typed field changed; the slider did not
+    r = client.get("/", params=typed, headers={**HX, "HX-Target": "output"})
+    assert "top_k=40&" in r.headers["HX-Replace-Url"]
+    assert parse(r.text).one("input", id="top_k_slider")["value"] == "40"
+    assert parse(r.text).all("input", id="top_k") == []
+    # without JavaScript the form sends both, and Apply's answer is the permalink
+    r = client.get("/", params={**moved, "top_p_slider": "0.3", "top_p_slider_at": "1", "action": "run"},
+                   follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and "top_k=12&top_p=0.3&" in r.headers["location"]
+    assert "slider" not in r.headers["location"]
+
+
+def test_the_filter_sliders_sit_where_the_filter_is(client: TestClient) -> None:
+    page = parse(client.get("/", params={"text": TEXT, "top_k": "500", "top_p": "0.33"}).text)
+    assert page.one("input", id="top_k_slider")["value"] == "50"  # past its end: at the end
+    assert page.one("input", id="top_p_slider")["value"] == "0.35"  # to its step of 0.05
+    page = parse(client.get("/", params={"text": TEXT}).text)  # off: the right end
+    assert (page.one("input", id="top_k_slider")["value"], page.one("input", id="top_p_slider")["value"]) == (
+        "50",
+        "1",
+    )
