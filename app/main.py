@@ -94,11 +94,13 @@ def make_templates() -> jinja2.Environment:
     figures_css = STATIC_DIR / "figures.css"
     motion_css = STATIC_DIR / "motion.css"
     slider_css = STATIC_DIR / "slider.css"
+    present_css = STATIC_DIR / "present.css"
     env.globals.update(
         css_url=f"/static/style.css?v={asset_version(css)}",
         figures_css_url=f"/static/figures.css?v={asset_version(figures_css)}",
         motion_css_url=f"/static/motion.css?v={asset_version(motion_css)}",
         slider_css_url=f"/static/slider.css?v={asset_version(slider_css)}",
+        present_css_url=f"/static/present.css?v={asset_version(present_css)}",
         html_lang=i18n.html_lang,
         htmx_url=f"{HTMX_URL}?v={asset_version(HTMX_FILE)}",
         htmx_config=HTMX_CONFIG,

@@ -31,6 +31,7 @@ from app.views.motion import player
 from app.views.numbers import table_names
 from app.views.output import draw, draw_stops, lens_view, output_stages
 from app.views.overview import fan_stages, layout, overview_view
+from app.views.present import opens_panel, turns
 from app.views.residual import residual_view
 from app.views.slider import STOPS, TOP_K_SLIDER, TOP_P_SLIDER, chosen, slider_positions, stops_for
 from app.views.tokens import chip_groups, chips, end_of_text_note
@@ -87,7 +88,8 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             html = render_block(env, "page.html", "page", context(site, r, base))
             headers = {"HX-Push-Url": url}
         else:
-            html = env.get_template("page.html").render(context(site, r, base))
+            # a link opened in full that names a panel scrolls to it (the focus goes there: no script)
+            html = env.get_template("page.html").render({**context(site, r, base), "scroll_to_panel": True})
             headers = {}
     # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
     headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
@@ -136,6 +138,9 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
             "prompts": [(p, link(state, "", text=p, gen=(), token=None)) for p in REFERENCE_PROMPTS],
             "steps": STEPS,
             "present_link": state.url(present=not state.present),
+            "opens_panel": opens_panel(state) and state.tour is None,
+            "scroll_to_panel": False,
+            "turns": turns(state, gpt2.config.n_layer, gpt2.config.n_head),
             "expand_link": state.url("overview", expand=not state.expand),
             "oob": False,
         }

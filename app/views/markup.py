@@ -76,14 +76,15 @@ def table_body(t: Table) -> Markup:
 def fan(f: Fan, base: str = "", oob: bool = False) -> Markup:
     """The overview's fan (ribbons and next-token candidates) as an SVG of its own, one group per stop of the
     temperature slider (static/slider.css shows the checked one); `base` makes its link absolute in an
-    exported file, `oob` marks it for htmx's out-of-band swap. Escaped as Jinja escapes."""
+    exported file, `oob` marks it for htmx's out-of-band swap. The link is named by what it shows (the
+    shown stop's candidates and their numbers) after where it goes. Escaped as Jinja escapes."""
     e = escape_attr
     swap = ' hx-swap-oob="true"' if oob else ""
     x, y, w, h = f.output_box
     out = [
         f'<svg id="fan" x="0" y="0" width="{f.width}" height="{f.height}" overflow="visible"{swap}>\n'
-        f'  <a href="{e(base)}{e(f.href)}" aria-label="{e(f.label)}">\n'
-        f'    <rect class="hit" x="{x}" y="{y}" width="{w}" height="{h}"/>'
+        f'  <a href="{e(base)}{e(f.href)}">\n'
+        f'    <rect class="hit" x="{x}" y="{y}" width="{w}" height="{h}"><title>{e(f.label)}</title></rect>'
     ]
     for stop in f.stops:
         cls = f' class="at {stop.cls}"' if stop.cls else ""

@@ -124,7 +124,7 @@ class Fan:
     height: float
     stops: list[FanStop]
     href: str  # the output panel: an anchor on the page, a permalink in an export
-    label: str  # the link's name: the candidates, then where it goes
+    label: str  # where the link goes (its name starts with that; the shown stop's candidates follow)
     output_box: tuple[float, float, float, float]
 
     def svg(self, base: str = "", oob: bool = False) -> Markup:
@@ -491,21 +491,20 @@ def fan_stop(cls: str, s: Sampling, tok: Callable[[int], Token], lay: Layout) ->
     return FanStop(cls, fmt_float(s.temperature), ribbons, candidates, others, cut)
 
 
-def _fan(stops: list[FanStop], href: str, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
-    names = [show(tok(int(i)).label) for i in s.top(CANDIDATES)]
+def _fan(stops: list[FanStop], href: str, lay: Layout) -> Fan:
     return Fan(
         width=WIDTH,
         height=lay.bottom + 16,
         stops=stops,
         href=href,
-        label=" ".join([*names, "·", _("the next-token probabilities: open the output panel")]),
+        label=_("the next-token probabilities: open the output panel"),
         output_box=(X_CAND - 6, TOP - 8, WIDTH - X_CAND + 4, lay.area + 16),
     )
 
 
 def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
     """The fan for one sampling, linked to the output panel by a permalink (an exported figure)."""
-    return _fan([fan_stop("", s, tok, lay)], link(state, "output").href, s, tok, lay)
+    return _fan([fan_stop("", s, tok, lay)], link(state, "output").href, lay)
 
 
 def fan_stages(
@@ -514,4 +513,4 @@ def fan_stages(
     """The fan at every stop of the temperature slider (one sampling each), linked to the output panel on
     the same page: what a student sees at any temperature is already drawn."""
     drawn = [fan_stop(stop.cls, s, tok, lay) for stop, s in zip(stops, samplings, strict=True)]
-    return _fan(drawn, "#output", samplings[0], tok, lay)
+    return _fan(drawn, "#output", lay)
