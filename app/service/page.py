@@ -218,6 +218,8 @@ def piece_context(
         "oob": False,
         "chips": all_chips,
         "chip_groups": chip_groups(r.tokens, all_chips),
+        # after Generate, the drawn token slides into the text (static/motion.css "enter")
+        "arrive": player("arrive", _("the drawn token joins the text"), 2) if state.gen else None,
         "end_of_text": end_of_text_note(state.text),
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),

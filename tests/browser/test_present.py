@@ -149,3 +149,25 @@ def test_the_projector_view_keeps_the_content_security_policy(server: str) -> No
     r = httpx.get(f"{server}/?text={TEXT}&present=1&view=mlp")
     assert r.headers["content-security-policy"] == CSP
     assert "<style" not in r.text and " style=" not in r.text and "<script>" not in r.text
+
+
+def test_a_generated_token_slides_into_the_text(server: str, browser: Any) -> None:
+    """After Generate the drawn token's chip and its step in the timeline play in from the right (the motion
+    kit's "enter"); with reduced motion they stand still, shown."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    page.goto(f"{server}/?text={TEXT}&action=generate")
+    names = page.evaluate(
+        """() => document.getAnimations().filter(a => a.effect.target.closest('#tokens'))
+            .map(a => a.animationName)"""
+    )
+    assert sorted(names) == ["gb-enter", "gb-enter"]
+    ctx.close()
+    page, _ = first_screen(browser, f"{server}/?text={TEXT}&action=generate", 1440, 900)
+    assert page.evaluate("() => document.getAnimations().length") == 0
+    chip = page.locator("#tokens li.enter a.chip")
+    assert (
+        chip.is_visible()
+        and page.evaluate("() => getComputedStyle(document.querySelector('li.enter')).opacity") == "1"
+    )
+    page.context.close()
