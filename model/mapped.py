@@ -55,10 +55,15 @@ def weight_specs(config: GPT2Config) -> dict[str, WeightSpec]:
         ]
         for k, x in enumerate("qkv"):
             specs += [
-                WeightSpec(f"{b}.attn.w_{x}", f"{h}.attn.c_attn.weight", k * c, (c, c),
-                           f"makes {x} from ln1, every head's columns side by side"),
+                WeightSpec(
+                    f"{b}.attn.w_{x}",
+                    f"{h}.attn.c_attn.weight",
+                    k * c,
+                    (c, c),
+                    f"makes {x} from ln1, every head's columns side by side",
+                ),
                 WeightSpec(f"{b}.attn.b_{x}", f"{h}.attn.c_attn.bias", k * c, (c,), f"bias of {x}"),
-            ]  # fmt: skip
+            ]
         specs += [
             WeightSpec(
                 f"{b}.attn.w_o", f"{h}.attn.c_proj.weight", 0, (c, c), "output projection of the heads"
@@ -155,8 +160,9 @@ class MappedWeights:
         assert stored.file is not None
         width = stored.shape[1] if len(stored.shape) == 2 else 1
         lo, hi = int(rows.min()), int(rows.max()) + 1
-        mapped = np.memmap(stored.file, dtype="<f4", mode="r", offset=stored.offset + 4 * lo * width,
-                           shape=(hi - lo, width))  # fmt: skip
+        mapped = np.memmap(
+            stored.file, dtype="<f4", mode="r", offset=stored.offset + 4 * lo * width, shape=(hi - lo, width)
+        )
         part = (
             mapped[rows - lo] if cols is None else mapped[np.ix_(rows - lo, cols)]
         )  # fancy indexing: a copy

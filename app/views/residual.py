@@ -173,10 +173,16 @@ def _lines(trace: Trace, ln: str, reads: str, i: int) -> list[WorkedLine]:
     ]  # fmt: skip
     return [
         WorkedLine("", line[0], "frame f0"),
-        WorkedLine(f"{MINUS} {num(mean, 3)}", line[1], "frame f1", _("mean")),
+        WorkedLine(f"{MINUS} {_paren(mean)}", line[1], "frame f1", _("mean")),
         WorkedLine(f"÷ {num(std, 3)}", line[2], "frame f2", _("std")),
         WorkedLine(f"{TIMES} \u03b3 + \u03b2", line[3], "frame f3"),  # times gamma plus beta
     ]
+
+
+def _paren(x: float) -> str:
+    """A number after an operator: a negative one in parentheses."""
+    text = num(x, 3)
+    return f"({text})" if text.startswith(MINUS) else text
 
 
 def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Residual:

@@ -94,7 +94,8 @@ def vector(
         width=max(len(squares), 1) * CELL_W + 1,
         height=TOP + CELL_H + 1,
         label=label or name,
-        cls=cls,
+        cls=cls
+        or (f"frame f{frames[0]}" if frames is not None else ""),  # its caption comes with its first square
     )
 
 

@@ -53,10 +53,15 @@ class Product:
     matrix_caption: str
     bias: Vector | None  # None: GPT-2's output layer has no bias
     y: Vector  # the product (its drawn numbers)
-    values: np.ndarray  # the product's every number worked out here, float64 [len(y.squares)...]
+    values: np.ndarray  # the product: every number of y worked out here, float64 [m]
     equals: str  # the trace tensor whose numbers the product gives, e.g. block0.q
     worked: str  # one number written out: y[j] = x[r]·W[r, j] + … + b[j]
     note: str  # which part of the matrix is drawn
+    rows: list[int]  # where the drawn window's rows and columns are in the weight `matrix.name`
+    cols: list[int]
+    transposed: bool = (
+        False  # the drawing is the weight turned around: square (r, c) is weight[cols[c], rows[r]]
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class Rows:
     title: str
     matrix: Heatmap
     equals: str  # the trace tensor these rows are
+    rows: list[int]  # where the drawn rows and columns are in the weight
+    cols: list[int]
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ def _product(
     key: str, title: str, x: np.ndarray, x_name: str, w: np.ndarray, w_name: str, rows: Sequence[int],
     cols: Sequence[int], bias: np.ndarray | None, b_name: str, y_name: str, equals: str, note: str,
     *, col_labels: Sequence[str] | None = None, describe: str | None = None,
-    y_start: int | None = None,
+    y_start: int | None = None, transposed: bool = False,
 ) -> Product:  # fmt: skip
     """x [n] @ w [n, m] (+ bias [m]) = y [m], drawn: x at `rows`, w at `rows` by the first COLS columns, the
     bias and y at those columns. `cols` are the columns' indices in the whole weight (and the bias); y's
@@ -226,7 +233,22 @@ def _product(
         y=y_name, j=y_idx[0], terms=terms, n=x.size,
         bias=f" + {_paren(bias[0])}" if bias is not None else "", value=num(y[0], 4),
     )  # fmt: skip
-    return Product(key, title, xs, matrix, w_name, bs, ys, y[:shown], equals, worked, note)
+    return Product(
+        key,
+        title,
+        xs,
+        matrix,
+        w_name,
+        bs,
+        ys,
+        y,
+        equals,
+        worked,
+        note,
+        list(rows),
+        col_idx,
+        transposed,
+    )
 
 
 def _paren(v: float) -> str:
@@ -313,7 +335,7 @@ def _unembedding(trace: Trace, stored: MappedWeights, tok: Callable[[int], Token
         _("Each column is the row of embed.wte of one of the {k} likeliest next tokens; drawn: its first "
           "{r} of {c} numbers. A token's logit is the last token's final.ln vector times its row.").format(
             k=len(ids), r=len(dims), c=cfg.n_embd),
-        col_labels=labels, describe=_("embed.wte, row of {col}, column {row}: "),
+        col_labels=labels, describe=_("embed.wte, row of {col}, column {row}: "), transposed=True,
     )  # fmt: skip
 
 
@@ -334,6 +356,8 @@ def _embedding_rows(trace: Trace, stored: MappedWeights, tok: Callable[[int], To
                     strict=True)], col_labels=cols, cell=22, left=left + 42, top=18,
                     describe=_("embed.wte, row {row}, column {col}: ")),
             "embed.token",
+            list(trace.ids),
+            dims,
         ),
         Rows(
             _("embed.wpe at the text's positions"),
@@ -341,6 +365,8 @@ def _embedding_rows(trace: Trace, stored: MappedWeights, tok: Callable[[int], To
                     col_labels=cols, cell=22, left=left + 24, top=18,
                     describe=_("embed.wpe, row {row}, column {col}: ")),
             "embed.position",
+            list(range(n)),
+            dims,
         ),
     ]  # fmt: skip
 

@@ -113,7 +113,7 @@ def test_csv_columns_match_the_tensor(client: TestClient, gpt2: GPT2, panel: str
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         header, *body = list(csv.reader(io.StringIO(r.text)))
         assert all(len(row) == len(header) for row in body)
-        labels = 1 if panel == "weights" else 3  # row labels: a weight's row number; a token's place, text, id
+        labels = 1 if panel == "weights" else 3  # a weight's row number; a token's place, text and id
         values = np.array([[float(v) for v in row[labels:]] for row in body])
         want = expected_table(panel, name, gpt2)
         assert values.shape == want.shape, name  # one row per token (or candidate, or block), one column each

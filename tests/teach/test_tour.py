@@ -85,7 +85,8 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
     if key == "weights":
         return {"width": cfg.n_embd, "x0": trace[f"{p}.ln1"][i, 0], "q": trace[f"{p}.q"][h, i, 0]}
     if key == "kv-cache":  # `trace` has the generated token
-        return {"computed": 3 * cfg.n_embd * cfg.n_layer, "cached": n - 1, "k0": trace["block0.k"][0, n - 1, 0]}
+        k0 = trace["block0.k"][0, n - 1, 0]
+        return {"computed": 3 * cfg.n_embd * cfg.n_layer, "cached": n - 1, "k0": k0}
     if key == "blocks":
         change = []
         for k in range(cfg.n_layer):
