@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jinja2_fragments import render_block
@@ -23,6 +23,7 @@ from app.service.site import Site
 from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
+from app.views.kv import kv_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
 from app.views.numbers import table_names
@@ -31,7 +32,9 @@ from app.views.overview import Fan, fan_view, layout, overview_view
 from app.views.residual import residual_view
 from app.views.tokens import chip_groups, chips, end_of_text_note
 from app.views.tour import Tour, link_to, tour_target, tour_view
+from app.views.weights import weights_view
 from model import Sampling, Token
+from model.mapped import MappedWeights
 
 # The detail panels, by the name the URL gives them (`view=`).
 DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
@@ -39,9 +42,10 @@ DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
     "attention": attention_view,
     "mlp": mlp_view,
     "residual": residual_view,
+    "kv": kv_view,
 }
 # the controls a tour step sets: a URL that gives none of them gets the step's own
-TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
+TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "weights", "top_k", "top_p"})
 # The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
 # language, and shared by every student who opens them (their links carry each student's own controls).
 PIECES = ("tokens", "overview", "panel", "lens")
@@ -66,7 +70,12 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
         r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
         if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
             # a bare tour link opens what the step shows
-            r.state = tour_target(r.trace, r.state, r.state.tour)
+            opened = tour_target(r.trace, r.state, r.state.tour)
+            if opened.gen != r.state.gen:  # the step generates a token: trace the text with it
+                settings = site.settings
+                r = run(site.serving, replace(parsed, state=opened, action=None), settings.max_tokens,
+                        settings.max_trace_mb)  # fmt: skip
+            r.state = opened
         url = r.state.url()
         if parsed.action and target is None and not r.errors and not r.notices:
             return Answer(redirect=url)  # a button press becomes a permalink
@@ -140,8 +149,9 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
 
 
 def piece_context(
-    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None
-) -> dict[str, Any]:
+    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None,
+    stored: MappedWeights,
+) -> dict[str, Any]:  # fmt: skip
     """What the pieces print, for `state`."""
     trace = r.trace
     assert trace is not None
@@ -160,6 +170,7 @@ def piece_context(
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
         "panel": panel,
+        "weights": weights_view(trace, state, stored, tok),
         "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
     }
@@ -175,17 +186,18 @@ def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Mark
     assert r.trace is not None
     env = site.templates
     tok = site.serving.gpt2.tokenizer.token
+    stored = site.serving.gpt2.weights_on_disk
     state = r.state
     fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
     kept = site.pieces
     if tour is not None or kept is None or MARK in state.text:
-        ctx = piece_context(r, state, fan, tok, tour)
+        ctx = piece_context(r, state, fan, tok, tour, stored)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
     mark = marked(state)
 
     def draw_marked() -> dict[str, str]:
-        ctx = piece_context(r, mark, Markup(FAN_HOLE), tok, None)
+        ctx = piece_context(r, mark, Markup(FAN_HOLE), tok, None, stored)
         return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
 
     drawn = kept.get((i18n.current(), mark), draw_marked)

@@ -36,6 +36,11 @@ PAGES = {
     "chinese": f"/?text={TEXT}&lang=zh-CN&view=mlp",
     "bad input": "/?text=%20&temperature=99",
     "api": "/api",
+    "attention weights": f"/?text={TEXT}&view=attention&layer=2&head=3&weights=1",
+    "embedding weights": f"/?text={TEXT}&view=embedding&weights=1",
+    "residual weights": f"/?text={TEXT}&view=residual&weights=1&lang=zh-CN",
+    "kv cache": f"/?text={TEXT}&view=kv&layer=2&head=3&gen=262,318",
+    "tour kv cache": f"/?text={TEXT}&tour=24",
 }
 
 
@@ -59,6 +64,8 @@ def test_page_has_no_serious_wcag_violation(server: str, browser: Any, url: str)
     if not AXE.is_file():
         pytest.skip("axe-core is not installed: run `npm ci --prefix tests/browser/axe`")
     page, _ = open_page(browser, server + url, bypass_csp=True)
+    # figures that play are checked at rest: a part fading in is, for a moment, faint on purpose
+    page.evaluate("() => document.getAnimations().forEach(a => a.finish())")
     assert serious_violations(page) == []
     page.context.close()
 
