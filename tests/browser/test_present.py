@@ -132,6 +132,7 @@ def test_a_link_opens_on_the_panel_it_names(
 ) -> None:
     url, figure = LINKS[name]
     page, _ = first_screen(browser, server + url, *screen)
+    page.wait_for_function("() => document.activeElement?.id === 'opened'")  # autofocus brought it up
     top = page.locator("#panel").bounding_box()["y"]
     box = page.locator(figure).first.bounding_box()
     assert 0 <= top < screen[1] and 0 <= box["y"] < screen[1] - 100  # the figure starts on the first screen

@@ -22,8 +22,8 @@ PLAYERS = {  # the panel's URL, and its player's id
 STATES = """id => document.getAnimations()
     .filter(a => a.effect.target.closest('.motion')?.querySelector('.m-pause')?.id === id + '-pause')
     .map(a => a.playState)"""
-SHOWN = """id => [...document.getElementById(id + '-pause').closest('.motion').querySelectorAll('rect[data-value]')]
-    .map(r => getComputedStyle(r.closest('.frame') || r).opacity)"""
+SHOWN = """id => [...document.getElementById(id + '-pause').closest('.motion')
+    .querySelectorAll('rect[data-value]')].map(r => getComputedStyle(r.closest('.frame') || r).opacity)"""
 
 
 @pytest.mark.parametrize("panel", PLAYERS)
