@@ -36,9 +36,12 @@ def test_the_worked_step_plays_and_pause_stops_it(server: str, browser: Any, pan
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server + url, wait_until="domcontentloaded")
     states = page.evaluate(STATES, player)
-    assert len(states) >= 4 and set(states) == {"running"}, states
+    # playing: parts still to come run (on a busy machine the first ones may already have ended)
+    assert len(states) >= 4 and states.count("running") >= 2, states
+    assert set(states) <= {"running", "finished"}, states
     page.locator(f"label[for='{player}-pause']").click()
-    assert set(page.evaluate(STATES, player)) == {"paused"}
+    assert set(page.evaluate(STATES, player)) <= {"paused", "finished"}
+    assert "paused" in page.evaluate(STATES, player)
     assert errors == []
     page.context.close()
 
