@@ -93,12 +93,16 @@ def make_templates() -> jinja2.Environment:
     css = STATIC_DIR / "style.css"
     figures_css = STATIC_DIR / "figures.css"
     motion_css = STATIC_DIR / "motion.css"
+    slider_css = STATIC_DIR / "slider.css"
+    present_css = STATIC_DIR / "present.css"
     picture_css = STATIC_DIR / "picture.css"
     weights_css = STATIC_DIR / "weights.css"
     env.globals.update(
         css_url=f"/static/style.css?v={asset_version(css)}",
         figures_css_url=f"/static/figures.css?v={asset_version(figures_css)}",
         motion_css_url=f"/static/motion.css?v={asset_version(motion_css)}",
+        slider_css_url=f"/static/slider.css?v={asset_version(slider_css)}",
+        present_css_url=f"/static/present.css?v={asset_version(present_css)}",
         picture_css_url=f"/static/picture.css?v={asset_version(picture_css)}",
         weights_css_url=f"/static/weights.css?v={asset_version(weights_css)}",
         html_lang=i18n.html_lang,

@@ -185,6 +185,7 @@ class Parsed:
     action: str | None = None
     text_ok: bool = True  # False: there is no usable text, so nothing can be traced
     given: frozenset[str] = frozenset()  # the controls the URL set (non-empty values)
+    slid: frozenset[str] = frozenset()  # the controls set by their slider rather than their typed field
 
 
 def text_digest(text: str) -> str:
@@ -250,8 +251,24 @@ def _flag(raw: str | None) -> bool:
     return raw is not None and raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+# top-k and top-p each have a typed field (exact values, and what a URL writes) and a slider, sent as
+# `<name>_slider` with the position it was drawn at (`<name>_slider_at`): the slider wins when it moved.
+SLIDERS = ("top_k", "top_p")
+
+
+def from_sliders(query: Mapping[str, str]) -> tuple[Mapping[str, str], frozenset[str]]:
+    """The query with each moved slider's value in its control's place, and the controls that moved."""
+    moved = {
+        name: value
+        for name in SLIDERS
+        if (value := query.get(f"{name}_slider")) is not None and value != query.get(f"{name}_slider_at")
+    }
+    return ({**query, **moved} if moved else query), frozenset(moved)
+
+
 def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     """Read the page's controls from a query string; bad values become messages, never exceptions."""
+    query, slid = from_sliders(query)
     messages: list[str] = []
     text_ok = True
     raw_text = query.get("text")
@@ -351,4 +368,4 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         tour=tour,
     )
     given = frozenset(key for key, value in query.items() if value.strip())
-    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok, given=given)
+    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok, given=given, slid=slid)

@@ -5,7 +5,8 @@ cost), waits until it answers, then lets students arrive over the first 60 s. Ea
 with htmx would:
   1. opens the page with one of the five reference prompts (70 %) or a fresh text of their own (30 %),
      and fetches its stylesheet and htmx once;
-  2. moves the temperature slider ten times (the live request the slider sends: HX-Target output);
+  2. moves the temperature slider ten times across its stops, in five strokes of two: no request per
+     move, one small request (HX-Target share) each time it rests, 0.6 s after a stroke;
   3. opens five panels (embedding, MLP, residual stream, attention at another block and another head);
   4. presses Generate twice.
 Think times between steps are random (seeded), so requests interleave as in a room. Everything stops by
@@ -52,6 +53,7 @@ from cluster import Cluster  # bench/cluster.py, next to this script
 from app.state import REFERENCE_PROMPTS
 
 KINDS = ("page", "slider", "panel", "generate", "static")
+SETTLE = 0.6  # seconds the temperature slider rests before its one request (templates/controls.html)
 FRONT = "nginx-cache"  # statuses counted under this name are nginx's X-Cache-Status, not HTTP statuses
 BUDGET_MS = 250
 SUBJECTS = (
@@ -186,12 +188,21 @@ class Student:
         for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page):
             await self.get("static", asset)
 
+        # the temperature slider's stops, as the page draws them (radios; every stop's output is on the page)
+        stops = re.findall(r'<input type="radio" name="temperature" id="[^"]+" value="([^"]+)"', page) or [
+            "1"
+        ]
         await self.think(1.0, 3.0)  # reads the page, reaches for the slider
-        for _ in range(10):
-            t = f"{rng.randint(5, 500) / 100:.2f}"
-            r = await self.get("slider", "/", self.included(temperature=t), self.hx("output", "temperature"))
-            self.follow(r)
-            await self.think(0.15, 0.6)
+        for _ in range(5):  # ten moves in five strokes of two; the slider rests after each stroke
+            for quick in (True, False):
+                # a move asks the server nothing: the stylesheet shows the stop's output
+                self.state["temperature"] = rng.choice(stops)
+                if quick:
+                    await self.think(0.15, 0.4)
+            # it rests (htmx: change delay:600ms): one request updates the permalink and the share box
+            await asyncio.sleep(SETTLE * self.pace)
+            self.follow(await self.get("slider", "/", self.included(), self.hx("share", "temperature")))
+            await self.think(0.4, 1.5)
 
         # another block and head than the first: GPT-2 small's 12 and 12, or what the page says the model has
         shape = re.search(r"(\d+) blocks \u00b7 (\d+) heads", page)

@@ -17,23 +17,28 @@ from jinja2_fragments import render_block
 from markupsafe import Markup
 
 from app import i18n
+from app.i18n import _
 from app.pieces import MARK, fill, marked
 from app.service.run import Run, run
 from app.service.site import Site
-from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
+from app.state import REFERENCE_PROMPTS, STEPS, Parsed, State, fmt_float
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
+from app.views.format import show
 from app.views.kv import kv_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
+from app.views.motion import player
 from app.views.numbers import table_names
-from app.views.output import draw, lens_view, output_view
-from app.views.overview import Fan, fan_view, layout, overview_view
+from app.views.output import draw, draw_stops, lens_view, output_stages
+from app.views.overview import fan_stages, layout, overview_view
+from app.views.present import opens_panel, turns
 from app.views.residual import residual_view
+from app.views.slider import STOPS, TOP_K_SLIDER, TOP_P_SLIDER, chosen, slider_positions, stops_for
 from app.views.tokens import chip_groups, chips, end_of_text_note
 from app.views.tour import Tour, link_to, tour_target, tour_view
 from app.views.weights import weights_view
-from model import Sampling, Token
+from model import Token
 from model.mapped import MappedWeights
 
 # The detail panels, by the name the URL gives them (`view=`).
@@ -80,14 +85,20 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
         if parsed.action and target is None and not r.errors and not r.notices:
             return Answer(redirect=url)  # a button press becomes a permalink
         env = site.templates
-        if target == "output":
-            html = render_block(env, "page.html", "live", live_context(site, r, base))
+        if target == "output":  # top-k, top-p or the seed moved: the output panel at every temperature
+            html = render_block(
+                env, "page.html", "live", {**live_context(site, r, base), "slid": parsed.slid}
+            )
+            headers = {"HX-Replace-Url": url}
+        elif target == "share":  # the temperature slider settled: its picture is already shown
+            html = render_block(env, "page.html", "settle", settle_context(site, r, base))
             headers = {"HX-Replace-Url": url}
         elif target is not None:
             html = render_block(env, "page.html", "page", context(site, r, base))
             headers = {"HX-Push-Url": url}
         else:
-            html = env.get_template("page.html").render(context(site, r, base))
+            # a link opened in full that names a panel scrolls to it (the focus goes there: no script)
+            html = env.get_template("page.html").render({**context(site, r, base), "scroll_to_panel": True})
             headers = {}
     # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
     headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
@@ -99,6 +110,11 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     state = r.state
     ctx: dict[str, Any] = {
         "state": state,
+        "params": state.params(),
+        "positions": slider_positions(state.top_k, state.top_p),
+        "slid": frozenset(),  # the filters set by their slider (a live answer sends their typed field back)
+        "top_k_slider": (*TOP_K_SLIDER, 1),  # min, max, step
+        "top_p_slider": TOP_P_SLIDER,
         "errors": r.errors,
         "notices": r.notices,
         "trace": r.trace,
@@ -124,32 +140,78 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
     ctx = common_context(site, r, base)
     ctx.update(
         {
-            "params": state.params(),
             "model": gpt2,
             "source": site.serving.source,
             "trained": site.serving.trained,
             "banner": site.banner,
             "prompts": [(p, link(state, "", text=p, gen=(), token=None)) for p in REFERENCE_PROMPTS],
-            "temperature_range": TEMPERATURE,
             "steps": STEPS,
             "present_link": state.url(present=not state.present),
+            "opens_panel": opens_panel(state) and state.tour is None,
+            "scroll_to_panel": False,
+            "turns": turns(state, gpt2.config.n_layer, gpt2.config.n_head),
             "expand_link": state.url("overview", expand=not state.expand),
             "oob": False,
         }
     )
+    ctx["stops"] = stops_for(state.temperature)
+    ctx["chosen_stop"] = chosen(ctx["stops"], state.temperature)
     if r.trace is None:
         return ctx
-    s = draw(r.trace, state)
+    drawn = sampling_pieces(site, r)
     ctx.update(
-        output=output_view(r.trace, state, s, gpt2.tokenizer.token),
-        pieces=pieces(site, r, s, ctx["tour"]),
+        output=output_context(site, r),
+        stage=drawn["stage"],
+        pieces=pieces(site, r, drawn["fan"], ctx["tour"]),
         exports=exports(state, r.trace.config, ("output",)),
     )
     return ctx
 
 
+def output_context(site: Site, r: Run) -> dict[str, Any]:
+    """What the output panel prints around its pre-drawn stage: the last token, the vocabulary size, and the
+    sampling of the stop the page opens on (for its data attributes)."""
+    assert r.trace is not None
+    tok = site.serving.gpt2.tokenizer.token
+    s = draw(r.trace, r.state)
+    return {
+        "last_label": show(tok(r.trace.ids[-1]).label),
+        "vocab": int(r.trace.logits.size),
+        "temperature": fmt_float(r.state.temperature),
+        "sampled_id": s.token,
+        "kept_count": s.kept_count,
+        "kept_mass": s.kept_mass,
+    }
+
+
+def sampling_pieces(site: Site, r: Run) -> dict[str, Markup]:
+    """The output panel's stage and the overview's fan at every stop of the temperature slider, drawn once
+    per text (with its generated tokens), top-k, top-p and seed, in the reader's language, and shared by
+    every student who opens them: moving the slider then asks nothing of the server."""
+    trace, state = r.trace, r.state
+    assert trace is not None
+    tok = site.serving.gpt2.tokenizer.token
+
+    def draw_all() -> dict[str, str]:
+        drawn = draw_stops(trace, state)
+        stages = output_stages(trace, state, tok, drawn)
+        fan = fan_stages(drawn.stops, drawn.samplings, tok, layout(trace.n_tokens))
+        chain = player("chain", _("from logits to the next token"), 5)
+        stage = site.templates.get_template("output_stage.html").render(stages=stages, chain=chain)
+        return {"fan": str(fan.svg()), "stage": stage}
+
+    extra = None if state.temperature in STOPS else state.temperature
+    key = (
+        *("sampling", i18n.current(), state.model, state.text, state.gen),
+        *(state.top_k, state.top_p, state.seed, extra),
+    )
+    kept = site.pieces
+    made = draw_all() if kept is None or MARK in state.text else kept.get(key, draw_all)  # as app/pieces.py
+    return {name: Markup(markup) for name, markup in made.items()}
+
+
 def piece_context(
-    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None,
+    r: Run, state: State, fan: Markup, tok: Callable[[int], Token], tour: Tour | None,
     stored: MappedWeights,
 ) -> dict[str, Any]:  # fmt: skip
     """What the pieces print, for `state`."""
@@ -166,6 +228,8 @@ def piece_context(
         "oob": False,
         "chips": all_chips,
         "chip_groups": chip_groups(r.tokens, all_chips),
+        # after Generate, the drawn token slides into the text (static/motion.css "enter")
+        "arrive": player("arrive", _("the drawn token joins the text"), 2) if state.gen else None,
         "end_of_text": end_of_text_note(state.text),
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
@@ -176,19 +240,18 @@ def piece_context(
     }
 
 
-def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Markup]:
+def pieces(site: Site, r: Run, fan: Markup, tour: Tour | None) -> dict[str, Markup]:
     """The pieces of the page for this request, each as markup.
 
     Drawn for the state with its sampling controls left as a mark (app/pieces.py) and kept in the site's
     piece cache (the text and any generated tokens are part of the state); a request fills in its own
-    controls and its own ribbons. A tour step marks cells and quotes numbers of its own: it is drawn for the
-    request alone, as is everything when the piece cache is off."""
+    controls and its own ribbons (`fan`, from `sampling_pieces`). A tour step marks cells and quotes
+    numbers of its own: it is drawn for the request alone, as is everything when the piece cache is off."""
     assert r.trace is not None
     env = site.templates
     tok = site.serving.gpt2.tokenizer.token
     stored = site.serving.gpt2.weights_on_disk
     state = r.state
-    fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
     kept = site.pieces
     if tour is not None or kept is None or MARK in state.text:
         ctx = piece_context(r, state, fan, tok, tour, stored)
@@ -202,7 +265,7 @@ def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Mark
 
     drawn = kept.get((i18n.current(), mark), draw_marked)
     out = {name: Markup(fill(markup, state)) for name, markup in drawn.items()}
-    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(fan.svg()), 1))
+    out["overview"] = Markup(str.replace(out["overview"], FAN_HOLE, str(fan), 1))
     return out
 
 
@@ -218,16 +281,23 @@ def exports(
 
 
 def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
-    """What a sampling control changes: the output panel, the overview's ribbons and their download links,
-    the permalink, the tour. The rest of the overview does not depend on sampling and is left as it is."""
+    """What top-k, top-p or the seed change: the output panel and the overview's ribbons at every
+    temperature, their download links, the permalink, the tour. The rest of the overview does not depend on
+    sampling and is left as it is."""
+    ctx = settle_context(site, r, base)
+    if r.trace is not None:
+        drawn = sampling_pieces(site, r)
+        fan = Markup(str(drawn["fan"]).replace('<svg id="fan"', '<svg id="fan" hx-swap-oob="true"', 1))
+        ctx.update(fan=fan, stage=drawn["stage"], output=output_context(site, r))
+        ctx["vocab"] = r.trace.config.vocab_size
+    return ctx
+
+
+def settle_context(site: Site, r: Run, base: str) -> dict[str, Any]:
+    """What the temperature slider changes once it settles (its picture is already on the page): the
+    permalink, the download links that carry the controls, the messages and the tour."""
     ctx = common_context(site, r, base)
     ctx["oob"] = True
     if r.trace is not None:
-        tok = site.serving.gpt2.tokenizer.token
-        s = draw(r.trace, r.state)
-        ctx.update(
-            fan=fan_view(r.state, s, tok, layout(r.trace.n_tokens)),
-            output=output_view(r.trace, r.state, s, tok),
-            exports=exports(r.state, r.trace.config, ("overview", "output")),
-        )
+        ctx["exports"] = exports(r.state, r.trace.config, ("overview", "output"))
     return ctx

@@ -7,7 +7,7 @@ if GPT-2 stopped after each block) and the timeline of generated tokens.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from markupsafe import Markup
@@ -15,14 +15,15 @@ from markupsafe import Markup
 from app.i18n import _
 from app.state import State, fmt_float
 from app.views import markup
-from app.views.colour import sequential
+from app.views.colour import SAMPLED, SELECTED, sequential
 from app.views.format import num, percent, short, show
 from app.views.links import Link, link
+from app.views.slider import Stop, chosen, stops_for
 from model import Sampling, Token, Trace, sample
-from model.sampling import softmax
+from model.sampling import DEFAULT_TEMPERATURE, softmax
 
 TOP_ROWS = 10
-BAR_WIDTH = 200.0
+BAR_WIDTH = markup.TRACK  # a bar's track, in SVG units: the likeliest token shown fills it
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,10 @@ class Bar:
     prob_text: str
     kept: bool
     sampled: bool
-    width: float  # bar length in SVG units
-    fill: str
+    width: float  # bar length in SVG units: its share of the likeliest shown at this temperature
+    fill: str  # the fan's colours: the drawn token's, the others kept, none when cut
+    mark: float  # the same share at temperature 1 (with the same filter): the faint mark on the track
+    first_cut: bool  # the first row the filter cuts: the cut line is drawn above it
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Generated:
 
 @dataclass(frozen=True)
 class Output:
+    """The output panel at one temperature (an export, or one stop of the slider)."""
+
     temperature: str
     filter_text: str  # e.g. "top-k 40, then top-p 0.9" or "no filter"
     filtered: bool  # top-k or top-p is set
@@ -79,7 +84,26 @@ class Output:
     draw_seed: int
     greedy_label: str
     last_label: str
-    rows: Markup  # the table's rows, written by `bar_rows`
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The output panel at every stop of the temperature slider (app/views/slider.py), for one text, filter
+    and seed: the pipeline's numbers and the table's rows of each stop, written in one table whose rows
+    (the same tokens at every temperature: the ranking does not depend on it) stack each stop's cells.
+
+    A run with other probabilities (an intervention) is one more list of Outputs, one per stop."""
+
+    stops: list[Stop]
+    outputs: list[Output]  # one per stop, in the order of `stops`
+    chosen: Stop  # the stop the page opens on
+    filter_text: str
+    filtered: bool
+    vocab: int
+    draw_seed: int
+    greedy_label: str
+    last_label: str
+    rows: Markup  # the table's rows, every stop's cells stacked (`markup.stacked_rows`)
 
 
 @dataclass(frozen=True)
@@ -112,8 +136,13 @@ def _filter_text(state: State) -> str:
     return _(", then ").join(parts) if parts else _("no filter")
 
 
-def _bar(rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int], Token]) -> Bar:
+def _bar(
+    rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int], Token], ref: Sampling
+) -> Bar:
+    """Token i's row at sampling `s`; `ref` is the same filter at temperature 1, for the faint mark."""
     p = float(s.probs[i])
+    top = float(s.probs[s.order[0]])  # the likeliest is always kept (top-k >= 1; top-p keeps at least one)
+    sampled = i == s.token
     return Bar(
         rank=rank,
         id=i,
@@ -124,9 +153,11 @@ def _bar(rank: int, i: int, s: Sampling, logits: np.ndarray, tok: Callable[[int]
         prob=p,
         prob_text=percent(p),
         kept=p > 0,
-        sampled=i == s.token,
-        width=max(BAR_WIDTH * p, 1.0 if p > 0 else 0.0),
-        fill=sequential(p),
+        sampled=sampled,
+        width=round(max(BAR_WIDTH * p / top, 1.0 if p > 0 else 0.0), 2),
+        fill=SAMPLED if sampled else SELECTED,
+        mark=round(BAR_WIDTH * float(ref.probs[i]) / float(ref.probs[ref.order[0]]), 2),
+        first_cut=p == 0 and rank == s.kept_count + 1,
     )
 
 
@@ -167,14 +198,18 @@ def output_view(
     state: State,
     s: Sampling,
     tok: Callable[[int], Token],
+    ref: Sampling | None = None,
 ) -> Output:
-    """Everything the output panel prints, from the cached trace and one sampling."""
+    """Everything the output panel prints at one temperature, from the cached trace and one sampling; `ref`
+    is the same filter at temperature 1 (drawn here when not given), for the faint marks."""
     logits = trace.logits
+    if ref is None:
+        ref = s if state.temperature == DEFAULT_TEMPERATURE else draw(trace, at(state, DEFAULT_TEMPERATURE))
     top = s.top(TOP_ROWS)
-    bars = [_bar(r + 1, int(i), s, logits, tok) for r, i in enumerate(top)]
+    bars = [_bar(r + 1, int(i), s, logits, tok, ref) for r, i in enumerate(top)]
     extra = None
     if s.token not in {b.id for b in bars}:
-        extra = _bar(s.rank(s.token), s.token, s, logits, tok)
+        extra = _bar(s.rank(s.token), s.token, s, logits, tok, ref)
     greedy = int(s.kept_top(1)[0])
     return Output(
         temperature=fmt_float(state.temperature),
@@ -192,7 +227,50 @@ def output_view(
         draw_seed=state.seed + len(state.gen),
         greedy_label=show(tok(greedy).label),
         last_label=show(tok(trace.ids[-1]).label),
-        rows=markup.bar_rows(bars, extra),
+    )
+
+
+def at(state: State, temperature: float) -> State:
+    """`state` at another temperature."""
+    return replace(state, temperature=temperature)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """One sampling per stop of the temperature slider, and the same filter at temperature 1."""
+
+    stops: list[Stop]
+    samplings: list[Sampling]
+    ref: Sampling
+
+
+def draw_stops(trace: Trace, state: State) -> Drawn:
+    """Every stop of the slider for this state (its own temperature among them), each drawn by the same
+    sampling code as a single temperature (`draw`)."""
+    stops = stops_for(state.temperature)
+    ref = draw(trace, at(state, DEFAULT_TEMPERATURE))
+    samplings = [ref if t.value == DEFAULT_TEMPERATURE else draw(trace, at(state, t.value)) for t in stops]
+    return Drawn(stops, samplings, ref)
+
+
+def output_stages(trace: Trace, state: State, tok: Callable[[int], Token], drawn: Drawn) -> Stages:
+    """The output panel at every stop of the slider."""
+    outputs = [
+        output_view(trace, at(state, stop.value), s, tok, drawn.ref)
+        for stop, s in zip(drawn.stops, drawn.samplings, strict=True)
+    ]
+    first = outputs[0]
+    return Stages(
+        stops=drawn.stops,
+        outputs=outputs,
+        chosen=chosen(drawn.stops, state.temperature),
+        filter_text=first.filter_text,
+        filtered=first.filtered,
+        vocab=first.vocab,
+        draw_seed=first.draw_seed,
+        greedy_label=first.greedy_label,
+        last_label=first.last_label,
+        rows=markup.stacked_rows(drawn.stops, outputs),
     )
 
 

@@ -10,14 +10,14 @@ the height grows with the number of tokens, so that labels stay readable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from markupsafe import Markup
 
 from app.i18n import _
-from app.state import State
+from app.state import State, fmt_float
 from app.views import markup
 from app.views.colour import SAMPLED, SELECTED, STREAM
 from app.views.format import percent, short, show
@@ -25,6 +25,7 @@ from app.views.heatmap import Label
 from app.views.links import Link, link
 from app.views.overview_blocks import QKV_CELL, QKV_DIMS, QKV_X, W_PLATE, X_PLATE, expanded, stacked
 from app.views.overview_marks import Add, Box, Curve, Segment, Strip, strips
+from app.views.slider import Stop
 from app.views.tokens import selected_index
 from model import Sampling, Token, Trace
 
@@ -64,24 +65,38 @@ class Candidate:
     prob: str  # exact, for data-prob
     text: Label
     sampled: bool
+    cut: bool = False  # top-k / top-p cut it: no ribbon, greyed
+
+
+@dataclass(frozen=True)
+class FanStop:
+    """The fan at one temperature: its ribbons, candidates and, when the filter cuts one of the candidates,
+    the cut line across the fan (x0, x1, y)."""
+
+    cls: str  # the slider stop it is drawn for (app/views/slider.py), e.g. "s9"
+    temperature: str
+    ribbons: list[Curve]
+    candidates: list[Candidate]
+    others: Label | None
+    cut: tuple[float, float, float] | None
 
 
 @dataclass(frozen=True)
 class Fan:
-    """The right end of the overview, the only part that sampling changes: ribbons and next-token candidates.
+    """The right end of the overview, the only part that sampling changes: ribbons and next-token candidates,
+    drawn for each stop of the temperature slider (one stop in an export).
 
-    Drawn as an SVG of its own inside the overview's, so that a slider move swaps just this part."""
+    Drawn as an SVG of its own inside the overview's, so that the page can fill in its own."""
 
     width: float
     height: float
-    ribbons: list[Curve]
-    candidates: list[Candidate]
-    others: Label | None
-    output_link: Link
+    stops: list[FanStop]
+    href: str  # the output panel: an anchor on the page, a permalink in an export
+    label: str  # where the link goes (its name starts with that; the shown stop's candidates follow)
     output_box: tuple[float, float, float, float]
 
     def svg(self, base: str = "", oob: bool = False) -> Markup:
-        """The fan as SVG markup (app/views/markup.py writes it in one pass: a slider move redraws it)."""
+        """The fan as SVG markup (app/views/markup.py writes it in one pass)."""
         return markup.fan(self, base, oob)
 
 
@@ -275,11 +290,11 @@ def _first(trace: Trace, name: str) -> np.ndarray:
     return trace[name][:, :STRIP_DIMS].astype(np.float64)
 
 
-def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
-    """The ribbons and candidates at the end of the overview, for this sampling."""
+def fan_stop(cls: str, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> FanStop:
+    """The ribbons and candidates at the end of the overview, for one sampling."""
     # The last token's stream fans out into the likeliest next tokens, each ribbon as wide as its probability.
-    area, bottom = lay.area, lay.bottom
-    ids = [int(i) for i in s.kept_top(CANDIDATES)]
+    area = lay.area
+    ids = [int(i) for i in s.top(CANDIDATES)]  # the same at every temperature: the ranking
     if s.token not in ids:
         ids.append(s.token)
     span = min(area - 8, 150.0)
@@ -287,40 +302,46 @@ def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout
     step = (area - 20) / (len(ids) + 1)
     x0, x1 = lay.fan_x, X_CAND
     ribbons, candidates = [], []
+    cut = None
     for k, i in enumerate(ids):
         p = float(s.probs[i])
         h = span * p
         yc = TOP + step * (k + 0.5)
         label = show(tok(i).label)
-        ribbons.append(
-            Curve(
-                d=_ribbon(x0, src, src + band * p, x1, yc - h / 2, yc + h / 2),
-                fill=SELECTED,
-                title=f"{label!r}: {percent(p)}",
-                value=f"{p:.9g}",
+        kept = p > 0
+        if kept:
+            ribbons.append(
+                Curve(
+                    d=_ribbon(x0, src, src + band * p, x1, yc - h / 2, yc + h / 2),
+                    fill=SELECTED,
+                    title=f"{label!r}: {percent(p)}",
+                    value=f"{p:.9g}",
+                )
             )
-        )
+        elif cut is None:
+            cut = (x0, WIDTH - 8, round(yc - step / 2, 2))  # between the last kept candidate and this one
         src += band * p
         th = max(h, 2.0)
         mark = "★ " if i == s.token else ""
+        shown = percent(p) if kept else _("cut")
         candidates.append(
             Candidate(
                 id=i,
                 x=x1,
                 y=yc - th / 2,
                 h=th,
-                fill=SAMPLED if i == s.token else SELECTED,
+                fill=SAMPLED if i == s.token else SELECTED if kept else STREAM,
                 title=f"{label!r}: {percent(p)}",
                 prob=f"{p:.9g}",
                 sampled=i == s.token,
-                text=Label(
-                    x1 + 12, yc, f"{mark}{short(tok(i).label, 11)}  {percent(p)}", "start", i == s.token
-                ),
+                cut=not kept,
+                text=Label(x1 + 12, yc, f"{mark}{short(tok(i).label, 11)}  {shown}", "start", i == s.token),
             )
         )
+    kept_shown = sum(1 for c in candidates if not c.cut)
     rest = max(0.0, 1.0 - float(sum(s.probs[i] for i in ids)))
     others = None
-    if s.kept_count > len(ids):
+    if s.kept_count > kept_shown:
         h = span * rest
         yc = TOP + step * (len(ids) + 0.5)
         ribbons.append(
@@ -332,14 +353,34 @@ def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout
             )
         )
         others = Label(
-            x1 + 12, yc, _("{n} others  {pct}").format(n=s.kept_count - len(ids), pct=percent(rest)), "start"
+            x1 + 12,
+            yc,
+            _("{n} others  {pct}").format(n=s.kept_count - kept_shown, pct=percent(rest)),
+            "start",
         )
+    return FanStop(cls, fmt_float(s.temperature), ribbons, candidates, others, cut)
+
+
+def _fan(stops: list[FanStop], href: str, lay: Layout) -> Fan:
     return Fan(
         width=WIDTH,
-        height=bottom + 16,
-        ribbons=ribbons,
-        candidates=candidates,
-        others=others,
-        output_link=link(state, "output"),
-        output_box=(X_CAND - 6, TOP - 8, WIDTH - X_CAND + 4, area + 16),
+        height=lay.bottom + 16,
+        stops=stops,
+        href=href,
+        label=_("the next-token probabilities: open the output panel"),
+        output_box=(X_CAND - 6, TOP - 8, WIDTH - X_CAND + 4, lay.area + 16),
     )
+
+
+def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
+    """The fan for one sampling, linked to the output panel by a permalink (an exported figure)."""
+    return _fan([fan_stop("", s, tok, lay)], link(state, "output").href, lay)
+
+
+def fan_stages(
+    stops: Sequence[Stop], samplings: Sequence[Sampling], tok: Callable[[int], Token], lay: Layout
+) -> Fan:
+    """The fan at every stop of the temperature slider (one sampling each), linked to the output panel on
+    the same page: what a student sees at any temperature is already drawn."""
+    drawn = [fan_stop(stop.cls, s, tok, lay) for stop, s in zip(stops, samplings, strict=True)]
+    return _fan(drawn, "#output", lay)

@@ -74,3 +74,25 @@ def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     return page, errors
+
+
+# The output panel's numbers at the temperature the slider shows (static/slider.css hides the other stops).
+SHOWN_PROBS = """() => [...document.querySelectorAll('#output td.p .at')]
+    .filter(e => getComputedStyle(e).visibility === 'visible').map(e => Number(e.dataset.prob))"""
+
+
+def shown_count(page: Any, selector: str) -> int:
+    """How many elements matching `selector` are shown (not hidden by the slider's stylesheet)."""
+    return int(
+        page.evaluate(
+            "s => [...document.querySelectorAll(s)].filter(e => getComputedStyle(e).visibility === 'visible'"
+            " && e.getClientRects().length).length",
+            selector,
+        )
+    )
+
+
+def move_slider(page: Any, temperature: str) -> None:
+    """Click the temperature slider's stop at `temperature`, as a student does."""
+    radio = page.locator(f'input[name=temperature][value="{temperature}"]')
+    page.locator(f"label[for={radio.get_attribute('id')}]").click()

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bench.cluster import REPLICA, Cluster
+from tests.browser.conftest import move_slider
 from tests.deploy.conftest import need_nginx
 
 pytestmark = [pytest.mark.browser, pytest.mark.nginx]
@@ -44,13 +45,13 @@ def test_in_chromium_a_students_text_its_live_updates_and_links_reach_one_replic
     page.get_by_role("button", name="Run").click()  # htmx: the new text's page as a fragment
     page.wait_for_function("() => location.search.includes('Hello')")
     page.reload()  # the address the app pushed, as a student shares it, opened in full
-    page.locator("#temperature").fill("2.5")  # a live update
-    page.wait_for_selector('#output[data-temperature="2.5"]')
+    move_slider(page, "2.5")  # shown at once; the permalink follows once the slider rests
+    page.wait_for_function("() => location.search.includes('temperature=2.5')")
     page.locator(".navigator nav[aria-label=Head] a", has_text="2").click()  # a link the page wrote
     page.wait_for_function("() => location.search.includes('head=2')")
     page.context.close()
 
     mine = [(spelt, replica) for asked, spelt, replica in answers if asked == text]
-    assert len(mine) >= 4, answers  # the Run, the permalink, the slider's update, the link
+    assert len(mine) >= 4, answers  # the Run, the permalink, the settled slider's update, the link
     assert len({spelt for spelt, _ in mine}) == 1, mine  # one spelling, whoever wrote the URL
     assert len({replica for _, replica in mine}) == 1, mine

@@ -55,7 +55,9 @@ def test_parts_play_and_the_pause_stops_them(server: str, browser: Any) -> None:
     states = page.evaluate("() => document.getAnimations().map(a => a.playState)")
     assert states == ["paused"] * PARTS
     page.get_by_text("Play", exact=True).click()
-    assert len(running(page)) == PARTS
+    # they go on from where they stopped (on a busy machine the first part may already have ended)
+    resumed = page.evaluate("() => document.getAnimations().map(a => a.playState)")
+    assert len(resumed) == PARTS and "running" in resumed and set(resumed) <= {"running", "finished"}
     page.context.close()
 
 

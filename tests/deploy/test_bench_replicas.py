@@ -42,7 +42,8 @@ def test_three_students_through_nginx_get_every_page_and_share_its_copies(tmp_pa
     assert run.returncode == 0, out + run.stderr
 
     assert "nginx in front of 2 single-worker replicas" in out
-    answers = 54 + 3 * linked_files()  # each student: 18 dynamic requests and the files the page links
+    # each student: 13 dynamic requests (a page, 5 slider rests, 5 panels, 2 Generates) and the linked files
+    answers = 39 + 3 * linked_files()
     assert f"status counts: {{'200': {answers}}}; students cut off at the deadline: 0" in out
     # every answer passed through nginx; the stylesheets and htmx the first student fetched, the others
     # got from nginx's copy

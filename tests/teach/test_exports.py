@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from app.png import MONO, SANS
 from app.state import State
 from app.views.numbers import PANELS, table_names
+from app.views.slider import STOPS
 from model import GPT2
 from model.weights import synthetic_weights
 from tests.teach.conftest import query_of
@@ -175,7 +176,17 @@ def test_the_exported_svg_is_the_one_on_the_page(client: TestClient) -> None:
         svg = svg.replace('href="http://testserver/', 'href="/')
         return re.sub(r'\s+aria-label(ledby)?="(overview-title|The whole computation)"', "", svg)
 
-    assert same(sankey_export.group(0)) == same(sankey_page.group(0))
+    # the page's fan holds every stop of the temperature slider and opens the output panel below it; the
+    # file's holds the page's own temperature and links to the live view
+    def fan(svg: str, stop: str) -> str:
+        start = svg.index(f"<g{stop} data-temperature=")
+        return svg[start : svg.index("</g>", start)].split(">", 1)[1]
+
+    page_svg, export_svg = sankey_page.group(0), sankey_export.group(0)
+    assert same(export_svg[: export_svg.index('<svg id="fan"')]) == same(
+        page_svg[: page_svg.index('<svg id="fan"')]
+    )
+    assert fan(export_svg, "") == fan(page_svg, f' class="at s{STOPS.index(1.0)}"')  # the default, 1
 
 
 def test_every_panel_on_the_page_links_its_exports(client: TestClient) -> None:

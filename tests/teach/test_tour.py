@@ -22,7 +22,11 @@ def page_state(page: Elements) -> dict[str, str]:
     """The controls the page shows: block, head, selected token, and the sampling fields."""
     sankey = page.one("svg", **{"class": "fig sankey"})
     chip = next(c for c in page.all("a", data_position="*") if "sel" in c["class"].split())
-    inputs = {i["name"]: i.get("value", "") for i in page.all("input", name="*")}
+    inputs = {
+        i["name"]: i.get("value", "")
+        for i in page.all("input", name="*")
+        if i.get("type") != "radio" or "checked" in i  # the temperature slider: its checked stop
+    }
     shown = {"layer": sankey["data-layer"], "head": sankey["data-head"], "token": chip["data-position"]}
     return {**inputs, **shown}
 

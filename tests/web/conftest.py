@@ -73,3 +73,29 @@ class Elements(HTMLParser):
 
 def parse(html: str) -> Elements:
     return Elements(html)
+
+
+def stop_class(html: str, temperature: str) -> str:
+    """The class (`s<index>`) of the temperature slider's stop whose value is `temperature`."""
+    radio = parse(html).one("input", name="temperature", value=temperature)
+    return radio["id"].removeprefix("temperature-")
+
+
+def stop_rows(html: str, temperature: str) -> list[tuple[int, float, float]]:
+    """(token id, probability, probability before the filter) of each row of the output table, as drawn
+    for the slider's stop at `temperature`."""
+    cls = stop_class(html, temperature)
+    rows, current = [], -1
+    for tag, a in parse(html).tags:
+        if tag == "tr" and "data-id" in a:
+            current = int(a["data-id"])
+        elif tag == "span" and "data-prob" in a and a.get("class", "").split()[:2] == ["at", cls]:
+            rows.append((current, float(a["data-prob"]), float(a["data-prob-all"])))
+    return rows
+
+
+def fan_group(html: str, temperature: str) -> Elements:
+    """The overview's fan as drawn for the slider's stop at `temperature`."""
+    cls = stop_class(html, temperature)
+    start = html.index(f'<g class="at {cls}"', html.index('<svg id="fan"'))
+    return parse(html[start : html.index("</g>", start)])

@@ -18,8 +18,8 @@ from app.state import State
 from app.views import markup
 from app.views.format import table
 from app.views.heatmap import Axes, Look, Motion, heatmap
-from app.views.output import draw, output_view
-from app.views.overview import fan_view, layout
+from app.views.output import draw_stops, output_stages
+from app.views.overview import fan_stages, fan_view, layout
 from model import GPT2
 
 NASTY = ["<script>alert(1)</script>", "say \"hi\" & 'bye'", "a\u202eb", "汉字 &amp; <b>", "x"]
@@ -72,29 +72,29 @@ def test_table_body_equals_its_twin(twins: Any) -> None:
 
 @pytest.mark.parametrize("text", ["<b>\"bold\"</b> & 'quotes'", "你好世界 and more"])
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
-@pytest.mark.parametrize("top_k", [None, 3])
+@pytest.mark.parametrize(("top_k", "top_p"), [(None, None), (3, None), (None, 0.0003)])
 def test_fan_and_output_rows_equal_their_twins(
-    twins: Any, gpt2: GPT2, text: str, lang: str, top_k: int | None
+    twins: Any, gpt2: GPT2, text: str, lang: str, top_k: int | None, top_p: float | None
 ) -> None:
     tokens = gpt2.tokenize(text)
     trace = gpt2.trace([t.id for t in tokens])
-    state = State(text=text, model=gpt2.name, top_k=top_k, temperature=2.0, seed=5)
+    state = State(text=text, model=gpt2.name, top_k=top_k, top_p=top_p, temperature=2.0, seed=5)
     tok = gpt2.tokenizer.token
     with i18n.use(lang):
-        s = draw(trace, state)
-        fan = fan_view(state, s, tok, layout(trace.n_tokens))
-        for base, oob in (("", False), ("http://x.example", True)):
-            assert str(twins.fan(fan, base, oob)) == str(fan.svg(base, oob))
-        out = output_view(trace, state, s, tok)
-        assert str(twins.bar_rows(out.bars, out.extra)) == str(out.rows)
-    # a drawn token outside the top rows comes after a gap row
-    rare = State(text=text, model=gpt2.name, temperature=5.0, seed=11)
+        drawn = draw_stops(trace, state)
+        lay = layout(trace.n_tokens)
+        for fan in (fan_stages(drawn.stops, drawn.samplings, tok, lay), fan_view(state, drawn.ref, tok, lay)):
+            for base, oob in (("", False), ("http://x.example", True)):
+                assert str(twins.fan(fan, base, oob)) == str(fan.svg(base, oob))
+        stages = output_stages(trace, state, tok, drawn)
+        assert str(twins.stacked_rows(stages.stops, stages.outputs)) == str(stages.rows)
+    # a drawn token outside the top rows comes after a gap row, shown at its stop only
     for seed in range(40):
-        rare_s = draw(trace, State(**{**rare.__dict__, "seed": seed}))
-        out = output_view(trace, rare, rare_s, tok)
-        if out.extra is not None:
-            assert str(twins.bar_rows(out.bars, out.extra)) == str(markup.bar_rows(out.bars, out.extra))
-            assert '<tr class="gap">' in str(out.rows)
+        rare = State(text=text, model=gpt2.name, temperature=5.0, seed=seed)
+        stages = output_stages(trace, rare, tok, draw_stops(trace, rare))
+        if any(o.extra is not None for o in stages.outputs):
+            assert str(twins.stacked_rows(stages.stops, stages.outputs)) == str(stages.rows)
+            assert '<tr class="gap at s' in str(stages.rows)
             break
     else:
         pytest.fail("no seed drew a token outside the top rows")

@@ -142,16 +142,19 @@ def test_a_page_from_kept_pieces_is_the_page_drawn_alone(
 
 
 def test_pieces_are_drawn_once_for_every_temperature(uncached: TestClient) -> None:
+    """The page's parts, and the output and the ribbons at every stop of the slider, are drawn once for
+    all the slider's temperatures; a link's own temperature off the stops draws the output once more."""
     before = pieces_stats(uncached)
     text = "Pieces shared by every slider position"
     pages = [
         uncached.get("/", params={"text": text, "view": "mlp", "temperature": t}).text
-        for t in ("0.3", "1.1", "2.9")
+        for t in ("0.3", "1.2", "2", "2.9")
     ]
     after = pieces_stats(uncached)
-    assert after["misses"] - before["misses"] == 1  # drawn for the first temperature ...
-    assert after["hits"] - before["hits"] == 2  # ... and filled in for the other two
-    hrefs = [e["href"] for e in parse(pages[2]).all("a", href="*") if e["href"].startswith("/?")]
+    # drawn for the first temperature: the page's parts and the output at every stop; then 2.9, not a stop
+    assert after["misses"] - before["misses"] == 3
+    assert after["hits"] - before["hits"] == 3 + 2  # the parts filled in three times, the stops found twice
+    hrefs = [e["href"] for e in parse(pages[3]).all("a", href="*") if e["href"].startswith("/?")]
     assert hrefs and all("temperature=2.9&top_k=&top_p=&seed=0&" in h for h in hrefs)
     assert all("temperature=0.3" not in h for h in hrefs)
 

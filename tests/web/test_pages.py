@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.state import REFERENCE_PROMPTS, State, text_digest
 from model import GPT2, sample
 from model.sampling import DEFAULT_TEMPERATURE
-from tests.web.conftest import HX, parse
+from tests.web.conftest import HX, fan_group, parse, stop_rows
 
 TEXT = "Data visualization empowers users to"
 
@@ -66,15 +66,15 @@ def test_selected_token_is_marked(client: TestClient) -> None:
 
 
 def test_output_bars_are_the_samplers_probabilities(client: TestClient, gpt2: GPT2) -> None:
+    # 1.7 is not one of the slider's stops: the link's own temperature gets a stop of its own
     html = client.get("/", params={"text": TEXT, "temperature": "1.7", "top_k": "5"}).text
     s = sample(gpt2.trace(ids_of(gpt2)).logits, 1.7, top_k=5, seed=0)
-    rows = parse(html).all("tr", data_prob="*", data_id="*")
+    rows = stop_rows(html, "1.7")
     assert len(rows) >= 10
-    for row in rows:
-        i = int(row["data-id"])
-        assert float(row["data-prob"]) == pytest.approx(s.probs[i], rel=1e-9, abs=1e-15)
-        assert float(row["data-prob-all"]) == pytest.approx(s.probs_all[i], rel=1e-9)
-    kept = [r for r in rows if float(r["data-prob"]) > 0]
+    for i, prob, prob_all in rows:
+        assert prob == pytest.approx(s.probs[i], rel=1e-9, abs=1e-15)
+        assert prob_all == pytest.approx(s.probs_all[i], rel=1e-9)
+    kept = [r for r in rows if r[1] > 0]
     assert len(kept) == 5  # top-k 5 keeps exactly five
     output = parse(html).one("section", id="output")
     assert output["data-temperature"] == "1.7"
@@ -84,8 +84,7 @@ def test_output_bars_are_the_samplers_probabilities(client: TestClient, gpt2: GP
 
 def test_temperature_changes_the_probabilities(client: TestClient) -> None:
     def top_prob(t: str) -> float:
-        rows = parse(client.get("/", params={"text": TEXT, "temperature": t}).text).all("tr", data_prob="*")
-        return float(rows[0]["data-prob"])
+        return stop_rows(client.get("/", params={"text": TEXT, "temperature": t}).text, t)[0][1]
 
     assert top_prob("0.1") > top_prob("1") > top_prob("5")
 
@@ -185,15 +184,15 @@ def test_expanded_overview_draws_every_block(client: TestClient) -> None:
 
 
 def test_live_fragment_updates_output_overview_and_url(client: TestClient) -> None:
-    r = client.get("/", params={"text": TEXT, "temperature": "2.5"}, headers={**HX, "HX-Target": "output"})
+    params = {"text": TEXT, "temperature": "2.5", "top_k": "3"}
+    r = client.get("/", params=params, headers={**HX, "HX-Target": "output"})
     assert r.status_code == 200
     assert r.text.lstrip().startswith('<section id="output"')
     page = parse(r.text)
     assert page.one("svg", id="fan")["hx-swap-oob"] == "true"  # only the overview's ribbons
     assert page.all("section", id="overview") == []
-    assert page.one("output", id="temperature-value")["hx-swap-oob"] == "true"
     assert "panel" not in [a.get("id") for a in page.all("section")]  # the panels are not re-rendered
-    assert "temperature=2.5" in r.headers["HX-Replace-Url"]
+    assert "temperature=2.5&top_k=3" in r.headers["HX-Replace-Url"]
     downloads = page.one("p", id="overview-downloads")
     assert downloads["hx-swap-oob"] == "true"
     # the share box keeps its tour link and languages
@@ -212,9 +211,9 @@ def test_live_fan_is_the_full_pages_fan(client: TestClient, gpt2: GPT2) -> None:
 
     assert fan(live) == fan(full)
     s = sample(gpt2.trace(ids_of(gpt2)).logits, 2.5, top_k=7)
-    cands = parse(fan(live) + "</svg>").all("rect", data_prob="*")
-    assert [int(c["data-id"]) for c in cands] == [int(i) for i in s.kept_top(5)]
-    assert [float(c["data-prob"]) for c in cands] == pytest.approx([float(s.probs[i]) for i in s.kept_top(5)])
+    cands = fan_group(full, "2.5").all("rect", data_prob="*")
+    assert [int(c["data-id"]) for c in cands][:5] == [int(i) for i in s.top(5)]
+    assert [float(c["data-prob"]) for c in cands][:5] == pytest.approx([float(s.probs[i]) for i in s.top(5)])
 
 
 def test_generate_appends_the_drawn_token(client: TestClient, gpt2: GPT2) -> None:
@@ -314,8 +313,7 @@ def test_the_page_the_api_and_the_cli_share_one_default_temperature(
     from app.state import TEMPERATURE
 
     html = client.get("/", params={"text": TEXT}).text
-    start = html.index('<svg id="fan"')
-    fan = parse(html[start : html.index("</svg>", start) + 6]).all("rect", data_prob="*")
+    fan = fan_group(html, "1").all("rect", data_prob="*")
     page = [float(c["data-prob"]) for c in fan][:5]  # the five likeliest, as drawn
     api = client.get("/api/predict", params={"text": TEXT, "n": 5}).json()
     assert cli.main(["trace", "--model", "tiny", "--json", TEXT]) == 0

@@ -67,9 +67,9 @@ def test_the_fan_leaves_the_last_tokens_band(gpt2: GPT2, ids: list[int]) -> None
     fan = fan_view(state, draw(trace, state), gpt2.tokenizer.token, lay)
     top, band = lay.source
     assert top == pytest.approx(lay.ys[-1] - lay.band / 2) and band == lay.band
-    starts = [[float(x) for x in re.match(r"M([\d.]+),([\d.]+)", r.d).groups()] for r in fan.ribbons]  # type: ignore[union-attr]
+    starts = [[float(x) for x in re.match(r"M([\d.]+),([\d.]+)", r.d).groups()] for r in fan.stops[0].ribbons]  # type: ignore[union-attr]
     assert {x for x, _y in starts} == {round(lay.fan_x, 1)}
-    ends = [float(re.search(r"([\d.]+) Z$", r.d).group(1)) for r in fan.ribbons]  # type: ignore[union-attr]
+    ends = [float(re.search(r"([\d.]+) Z$", r.d).group(1)) for r in fan.stops[0].ribbons]  # type: ignore[union-attr]
     assert starts[0][1] == pytest.approx(top, abs=0.01)
     assert ends[-1] == pytest.approx(top + band, abs=0.02)  # the ribbons share the band by probability
 
