@@ -16,11 +16,13 @@ from typing import Any
 from app import i18n
 from app.paths import STATIC_DIR
 from app.png import export_scale, needs_wide_font, png_css, render_png
-from app.service.page import DETAIL_VIEWS
+from app.service.intervene import add_sweep
+from app.service.page import detail_panel
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import Parsed, State
 from app.views.figures import panel_figure
+from app.views.heads import sweep_table
 from app.views.numbers import panel_tables, table_names, to_csv, to_json
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import fan_view, layout, overview_view
@@ -87,6 +89,10 @@ def _export(
         r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
         if r.errors or r.trace is None:
             raise ExportRefused(" ".join(r.errors) or "no text to trace")
+        if panel == "heads":
+            add_sweep(site.serving.gpt2, site.sweeps, r, panel)
+            if r.sweep is None:
+                raise ExportRefused(r.sweep_problem)
         if fmt in ("csv", "json"):
             content = numbers(site, panel, fmt, r, tensor)
         else:
@@ -111,7 +117,7 @@ def views_of(site: Site, panel: str, r: Run) -> dict[str, Any]:
     elif panel == "lens":
         views["lens"] = lens_view(r.trace, state, tok, r.step_logits)
     else:
-        views["panel"] = DETAIL_VIEWS[panel](r.trace, state, tok)
+        views["panel"] = detail_panel(r, state, tok, panel)
     return views
 
 
@@ -128,7 +134,12 @@ def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> byt
     assert r.trace is not None
     serving = site.serving
     state = r.state
-    tables = panel_tables(panel, r.trace, state, draw(r.trace, state), serving.gpt2.tokenizer.token)
+    tok = serving.gpt2.tokenizer.token
+    if panel == "heads":
+        assert r.sweep is not None
+        tables = [sweep_table(r.sweep, tok)]
+    else:
+        tables = panel_tables(panel, r.trace, state, draw(r.trace, state), tok)
     if fmt == "csv":
         names = table_names(panel, state, r.trace.config)
         if tensor is not None and tensor not in names:

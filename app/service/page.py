@@ -18,11 +18,14 @@ from markupsafe import Markup
 
 from app import i18n
 from app.pieces import MARK, fill, marked
+from app.service.intervene import add_sweep
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
 from app.views.attention import attention_view
+from app.views.ablation import before_after, lens_pairs, strip_view
 from app.views.embedding import embedding_view
+from app.views.heads import heads_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
 from app.views.numbers import table_names
@@ -39,6 +42,7 @@ DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
     "attention": attention_view,
     "mlp": mlp_view,
     "residual": residual_view,
+    "heads": heads_view,  # with the run's sweep: see `detail_panel`
 }
 # the controls a tour step sets: a URL that gives none of them gets the step's own
 TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
@@ -70,6 +74,8 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
         url = r.state.url()
         if parsed.action and target is None and not r.errors and not r.notices:
             return Answer(redirect=url)  # a button press becomes a permalink
+        if target != "output":
+            add_sweep(site.serving.gpt2, site.sweeps, r, r.state.view)  # the heads panel's (view=heads)
         env = site.templates
         if target == "output":
             html = render_block(env, "page.html", "live", live_context(site, r, base))
@@ -82,6 +88,8 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             headers = {}
     # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
     headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
+    if r.sweep_busy:  # drawn without its sweep for now: no cache keeps this answer
+        headers["Cache-Control"] = "no-store"
     return Answer(html=html, status=400 if r.errors else 200, headers=headers)
 
 
@@ -90,6 +98,7 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     state = r.state
     ctx: dict[str, Any] = {
         "state": state,
+        "strip": strip_view(state),
         "errors": r.errors,
         "notices": r.notices,
         "trace": r.trace,
@@ -133,6 +142,7 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
     s = draw(r.trace, state)
     ctx.update(
         output=output_view(r.trace, state, s, gpt2.tokenizer.token),
+        before_after=ablated_output(r, s, gpt2.tokenizer.token),
         pieces=pieces(site, r, s, ctx["tour"]),
         exports=exports(state, r.trace.config, ("output",)),
     )
@@ -149,7 +159,7 @@ def piece_context(
     if state.view == "attention":
         panel = attention_view(trace, state, tok, mark=tour.cell if tour is not None else None)
     else:
-        panel = DETAIL_VIEWS[state.view](trace, state, tok)
+        panel = detail_panel(r, state, tok)
     return {
         "state": state,
         "tour": tour,
@@ -159,10 +169,21 @@ def piece_context(
         "end_of_text": end_of_text_note(state.text),
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
+        "lens_pairs": lens_pairs(r.clean, trace, tok) if r.clean is not None else None,
         "panel": panel,
         "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
     }
+
+
+def detail_panel(r: Run, state: State, tok: Callable[[int], Token], view: str | None = None) -> Any:
+    """The view-model of detail panel `view` (by default the open one); the heads panel reads the run's
+    sweep."""
+    assert r.trace is not None
+    view = view or state.view
+    if view == "heads":
+        return heads_view(r.trace, state, tok, r.sweep, r.sweep_problem)
+    return DETAIL_VIEWS[view](r.trace, state, tok)
 
 
 def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Markup]:
@@ -178,7 +199,7 @@ def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Mark
     state = r.state
     fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
     kept = site.pieces
-    if tour is not None or kept is None or MARK in state.text:
+    if tour is not None or kept is None or MARK in state.text or r.sweep_busy:
         ctx = piece_context(r, state, fan, tok, tour)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
@@ -205,6 +226,13 @@ def exports(
     return out
 
 
+def ablated_output(r: Run, s: Sampling, tok: Callable[[int], Token]) -> Any:
+    """The output with heads switched off beside the original (None when every head is on)."""
+    if r.clean is None:
+        return None
+    return before_after(draw(r.clean, r.state), s, r.state, tok)
+
+
 def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     """What a sampling control changes: the output panel, the overview's ribbons and their download links,
     the permalink, the tour. The rest of the overview does not depend on sampling and is left as it is."""
@@ -216,6 +244,7 @@ def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
         ctx.update(
             fan=fan_view(r.state, s, tok, layout(r.trace.n_tokens)),
             output=output_view(r.trace, r.state, s, tok),
+            before_after=ablated_output(r, s, tok),
             exports=exports(r.state, r.trace.config, ("overview", "output")),
         )
     return ctx

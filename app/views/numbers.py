@@ -20,7 +20,7 @@ from app.views.residual import stages
 from app.views.tokens import selected_index
 from model import GPT2Config, Sampling, Token, Trace
 
-PANELS = ("overview", "tokens", "embedding", "attention", "mlp", "residual", "output", "lens")
+PANELS = ("overview", "tokens", "embedding", "attention", "mlp", "residual", "output", "lens", "heads")
 TOP_ROWS = 10  # next-token candidates listed, as in the output panel
 Cell = str | int | float
 
@@ -61,6 +61,8 @@ def table_names(panel: str, state: State, cfg: GPT2Config) -> list[str]:
         return ["logits"]
     if panel == "lens":
         return ["lens.logits"]
+    if panel == "heads":
+        return ["head_sweep"]
     raise ValueError(panel)
 
 

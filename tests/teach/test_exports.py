@@ -83,6 +83,8 @@ def expected_table(panel: str, name: str, gpt2: GPT2) -> np.ndarray:
         return np.array([[r.probs[0]] for r in trace.lens(1)])
     if panel == "output":
         return np.empty((10, 4))
+    if panel == "heads":  # each head alone switched off: the change in the top token's probability
+        return gpt2.head_sweep(list(trace.ids)).change
     if panel == "residual":
         if name == "norm(residual)":
             stages = ["embed.sum", "block0.resid.mid", "block0.resid.out"]
@@ -104,7 +106,8 @@ def test_csv_columns_match_the_tensor(client: TestClient, gpt2: GPT2, panel: str
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         header, *body = list(csv.reader(io.StringIO(r.text)))
         assert all(len(row) == len(header) for row in body)
-        values = np.array([[float(v) for v in row[3:]] for row in body])  # three columns of row labels
+        labels = 1 if panel == "heads" else 3  # columns of row labels: the block; else position, token, id
+        values = np.array([[float(v) for v in row[labels:]] for row in body])
         want = expected_table(panel, name, gpt2)
         assert values.shape == want.shape, name  # one row per token (or candidate, or block), one column each
         if panel not in ("output",) and name != "logits":
