@@ -68,12 +68,14 @@ class Settings(BaseSettings):
 
     # Interventions (app/service/intervene.py): the sweeps of many runs, bounded
     sweep_tokens: int = Field(
-        24, ge=1, le=1024,
+        24,
+        ge=1,
+        le=1024,
         description="longest text (tokens) for which the page sweeps every head, or every patch of a pair",
     )
     sweep_concurrency: int = Field(1, ge=1, le=16, description="sweeps computed at once per worker process")
     sweep_wait: float = Field(
-        10.0, gt=0, le=600, description="seconds a page waits for a sweep's turn, then shows the rest without it"
+        10.0, gt=0, le=600, description="seconds a page waits for a sweep's turn, then is drawn without it"
     )
     sweep_cache_mb: int = Field(8, ge=0, le=1024, description="finished sweeps kept for repeat requests (MB)")
 

@@ -179,6 +179,9 @@ def quote_text(text: str) -> str:
     return quote(text, safe="!()*")
 
 
+TEXTS = ("text", "text2")  # written as htmx writes them (quote_text)
+
+
 def heads_text(heads: tuple[tuple[int, int], ...]) -> str:
     """Heads as the URL writes them: block.head pairs counted from 1, e.g. `3.5,7.1`."""
     return ",".join(f"{block}.{head}" for block, head in heads)
@@ -187,7 +190,7 @@ def heads_text(heads: tuple[tuple[int, int], ...]) -> str:
 def to_url(params: Mapping[str, str], anchor: str = "") -> str:
     """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
     query = "&".join(
-        f"{k}={quote_text(value) if k in ('text', 'text2') else quote_value(value)}" for k, value in params.items()
+        f"{k}={quote_text(value) if k in TEXTS else quote_value(value)}" for k, value in params.items()
     )
     return f"/?{query}" + (f"#{anchor}" if anchor else "")
 
@@ -440,6 +443,11 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     )
     given = frozenset(key for key, value in query.items() if value.strip())
     return Parsed(
-        state=state, messages=messages, action=action, text_ok=text_ok, text2_ok=text2_ok, given=given,
+        state=state,
+        messages=messages,
+        action=action,
+        text_ok=text_ok,
+        text2_ok=text2_ok,
+        given=given,
         respelled=respelled,
     )

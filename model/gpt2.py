@@ -174,7 +174,8 @@ class GPT2:
         top = int(clean.logit_order()[0])
         before = float(_prob(clean.logits[None, :], top)[0])
         heads = [(b, h) for b in range(c.n_layer) for h in range(c.n_head)]
-        after, runs = self._sweep(key, [Intervention(ablate=frozenset({head})) for head in heads], top, per_run)
+        alone = [Intervention(ablate=frozenset({head})) for head in heads]  # one head off in each
+        after, runs = self._sweep(key, alone, top, per_run)
         change = (after - before).reshape(c.n_layer, c.n_head)
         return HeadSweep(token=top, prob=before, change=change, runs=runs)
 
@@ -229,7 +230,7 @@ class HeadSweep:
 
 @dataclass(frozen=True)
 class PatchSweep:
-    """The probability of one next token when one residual vector is patched in, at every site and position."""
+    """The probability of one next token with one residual vector patched in, at every site and position."""
 
     token: int
     probs: np.ndarray  # [L+1, P]: site s (0: embed.sum, s: block{s-1}.resid.out) and position p, from 0

@@ -26,7 +26,10 @@ from model import Intervention, PatchSweep, Trace
 EXAMPLES = (
     ("The doctor said that he", "The doctor said that she"),
     ("The Eiffel Tower is in the city of", "The Colosseum is in the city of"),
-    ("When Mary and John went to the store, John gave a drink to", "When Mary and John went to the store, Mary gave a drink to"),
+    (
+        "When Mary and John went to the store, John gave a drink to",
+        "When Mary and John went to the store, Mary gave a drink to",
+    ),
 )
 
 
@@ -70,9 +73,9 @@ def run_pair(site: Site, parsed: Parsed) -> Pair:
         if token > shared:
             pair.errors.append(
                 _(
-                    "There is no token {token} in both prompts: A has {a} tokens and B {b}. A patch copies A's "
-                    "vector at a position into B's run at the same position (counted from the start), so it "
-                    "goes at a position both have: 1 to {shared}."
+                    "There is no token {token} in both prompts: A has {a} tokens and B {b}. A patch copies "
+                    "A's vector at a position into B's run at the same position (counted from the start), "
+                    "so it goes at a position both have: 1 to {shared}."
                 ).format(token=token, a=len(ids_a), b=len(ids_b), shared=shared)
             )
             pair.state = state = replace(state, patch=None)

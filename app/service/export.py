@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from app import i18n
+from app.i18n import _
 from app.paths import STATIC_DIR
 from app.png import export_scale, needs_wide_font, png_css, render_png
 from app.service.intervene import add_sweep
@@ -23,7 +24,7 @@ from app.service.site import Site
 from app.state import Parsed, State
 from app.views.figures import panel_figure
 from app.views.heads import sweep_table
-from app.views.numbers import panel_tables, table_names, to_csv, to_json
+from app.views.numbers import clean_logits_table, panel_tables, table_names, to_csv, to_json
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import fan_view, layout, overview_view
 from app.views.tokens import chip_groups, chips
@@ -126,7 +127,11 @@ def subtitle(site: Site, r: Run) -> str:
     gpt2 = site.serving.gpt2
     text = " ".join(gpt2.tokenizer.decode([t.id for t in r.tokens]).split())
     text = text if len(text) <= 100 else text[:99] + "…"
-    return _NOT_XML.sub("", f"{gpt2.name} · “{text}”")
+    line = f"{gpt2.name} · “{text}”"
+    if r.state.ablate:  # the figure is of the model with these heads switched off
+        heads = ", ".join(f"{b}.{h}" for b, h in r.state.ablate)
+        line += " · " + _("heads {heads} switched off").format(heads=heads)
+    return _NOT_XML.sub("", line)
 
 
 def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> bytes:
@@ -140,6 +145,8 @@ def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> byt
         tables = [sweep_table(r.sweep, tok)]
     else:
         tables = panel_tables(panel, r.trace, state, draw(r.trace, state), tok)
+    if panel == "output" and r.clean is not None:  # heads switched off: the run with all on, too
+        tables.append(clean_logits_table(r.clean, draw(r.clean, state), tok))
     if fmt == "csv":
         names = table_names(panel, state, r.trace.config)
         if tensor is not None and tensor not in names:

@@ -22,8 +22,8 @@ from app.service.intervene import add_sweep
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
-from app.views.attention import attention_view
 from app.views.ablation import before_after, lens_pairs, strip_view
+from app.views.attention import attention_view
 from app.views.embedding import embedding_view
 from app.views.heads import heads_view
 from app.views.links import Downloads, downloads, link

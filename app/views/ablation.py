@@ -88,7 +88,7 @@ class ChangeRow:
 
 
 def points(change: float) -> str:
-    """A change of probability in percentage points, signed: +12.3 pp, −0.41 pp."""
+    """A change of probability in percentage points, signed: +12.3 pp, or 0.41 pp with a minus sign."""
     pp = change * 100
     if pp == 0:
         return "0 pp"

@@ -4,7 +4,7 @@ what differs; and activation patching, prompt A's residual stream copied into pr
 Patching counts positions from the start in both prompts, so a vector keeps its position embedding: a patch
 at token t needs t in both prompts, and the grid covers the positions both have. The grid's metric is the
 share of the difference restored, on the probability of A's likeliest next token t_A (temperature 1, no
-filter): (p_patched − p_B) / (p_A − p_B); 1 means the patch alone turns B's prediction of t_A into A's.
+filter): (p_patched - p_B) / (p_A - p_B); 1 means the patch alone turns B's prediction of t_A into A's.
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ class JointRow:
     p_b: float
     a_text: str
     b_text: str
-    change_text: str  # p_B − p_A in percentage points
+    change_text: str  # p_B - p_A in percentage points
     fill: str
     patched: float | None = None
     patched_text: str = ""
-    moved_text: str = ""  # p_patched − p_B
+    moved_text: str = ""  # p_patched - p_B
 
 
 @dataclass(frozen=True)
@@ -189,24 +189,41 @@ def _attention(trace: Trace, layer: int, head: int, tok: Callable[[int], Token],
     labels = [short(tok(t).label, 10) for t in trace.ids]
     cell = min(34.0, max(10.0, 300.0 / n))
     return heatmap(
-        name, m, row_labels=labels, col_labels=labels if cell >= 14 else [""] * n, cell=cell, signed=False,
-        left=86, top=64 if cell >= 14 else 4, rotate=True, numbers=cell >= 34,
+        name,
+        m,
+        row_labels=labels,
+        col_labels=labels if cell >= 14 else [""] * n,
+        cell=cell,
+        signed=False,
+        left=86,
+        top=64 if cell >= 14 else 4,
+        rotate=True,
+        numbers=cell >= 34,
         describe=_("query {row}, key {col}: "),
-    )  # fmt: skip
+    )
 
 
-def _top(probs: np.ndarray, order: np.ndarray, other: set[int], tok: Callable[[int], Token]) -> list[Prediction]:
+def _top(
+    probs: np.ndarray, order: np.ndarray, other: set[int], tok: Callable[[int], Token]
+) -> list[Prediction]:
     out = []
     for r, i in enumerate(order[:TOP].tolist()):
         p = float(probs[i])
         out.append(
-            Prediction(r + 1, i, short(tok(i).label, 16), p, percent(p), max(120 * p, 1.0), sequential(p), i in other)
+            Prediction(
+                r + 1, i, short(tok(i).label, 16), p, percent(p), max(120 * p, 1.0), sequential(p), i in other
+            )
         )
     return out
 
 
-def _joint(ids: list[int], pa: np.ndarray, pb: np.ndarray, tok: Callable[[int], Token],
-           patched: np.ndarray | None = None) -> list[JointRow]:  # fmt: skip
+def _joint(
+    ids: list[int],
+    pa: np.ndarray,
+    pb: np.ndarray,
+    tok: Callable[[int], Token],
+    patched: np.ndarray | None = None,
+) -> list[JointRow]:
     scale = max((abs(float(pb[i] - pa[i])) for i in ids), default=0.0) or 1.0
     rows = []
     for i in ids:
@@ -217,43 +234,67 @@ def _joint(ids: list[int], pa: np.ndarray, pb: np.ndarray, tok: Callable[[int], 
             extra = {"patched": p, "patched_text": percent(p), "moved_text": points(p - b)}
         rows.append(
             JointRow(
-                i, short(tok(i).label, 16), a, b, percent(a), percent(b), points(b - a), diverging(b - a, scale),
+                i,
+                short(tok(i).label, 16),
+                a,
+                b,
+                percent(a),
+                percent(b),
+                points(b - a),
+                diverging(b - a, scale),
                 **extra,  # type: ignore[arg-type]
             )
         )
     return rows
 
 
-def restoring(token: int, pa: np.ndarray, pb: np.ndarray, pp: np.ndarray, tok: Callable[[int], Token]) -> Restoring:
+def restoring(
+    token: int, pa: np.ndarray, pb: np.ndarray, pp: np.ndarray, tok: Callable[[int], Token]
+) -> Restoring:
     a, b, p = float(pa[token]), float(pb[token]), float(pp[token])
     share = share_of(a, b, p)
     return Restoring(
-        token=show(tok(token).label), token_id=token, p_a=a, p_b=b, p_patched=p, a_text=percent(a),
-        b_text=percent(b), patched_text=percent(p), share=share,
+        token=show(tok(token).label),
+        token_id=token,
+        p_a=a,
+        p_b=b,
+        p_patched=p,
+        a_text=percent(a),
+        b_text=percent(b),
+        patched_text=percent(p),
+        share=share,
         share_text=percent(share) if share is not None else "",
-    )  # fmt: skip
+    )
 
 
 MIN_GAP = 1e-3  # A and B closer than 0.1 percentage points on t_A: no difference to restore
 
 
 def share_of(p_a: float, p_b: float, p_patched: float) -> float | None:
-    """(p_patched − p_B) / (p_A − p_B), or None when p_A and p_B are too close for the ratio to mean much."""
+    """(p_patched - p_B) / (p_A - p_B), or None when p_A and p_B are too close for the ratio to mean much."""
     gap = p_a - p_b
     return (p_patched - p_b) / gap if abs(gap) >= MIN_GAP else None
 
 
 def grid_text(v: float, share: bool) -> str:
-    """A square's printed value: a share as a whole percentage, a change in percentage points; no −0."""
+    """A square's printed value: a share as a whole percentage, a change in points; never minus zero."""
     x = v * 100
     if share:
         return "0%" if abs(x) < 0.5 else f"{x:.0f}%".replace("-", "\u2212")
     return "0" if abs(x) < 0.05 else f"{x:+.1f}".replace("-", "\u2212")
 
 
-def grid_view(sweep: PatchSweep, p_a: float, p_b: float, state: State, b_ids: Sequence[int],
-              a_ids: Sequence[int], tok: Callable[[int], Token], runs: int) -> PatchGrid:  # fmt: skip
-    """The blocks × positions grid of a patch sweep: each square links to that patch."""
+def grid_view(
+    sweep: PatchSweep,
+    p_a: float,
+    p_b: float,
+    state: State,
+    b_ids: Sequence[int],
+    a_ids: Sequence[int],
+    tok: Callable[[int], Token],
+    runs: int,
+) -> PatchGrid:
+    """The blocks-by-positions grid of a patch sweep: each square links to that patch."""
     sites, positions = sweep.probs.shape
     restoring_ = abs(p_a - p_b) >= MIN_GAP
     change = sweep.probs - p_b
@@ -266,26 +307,46 @@ def grid_view(sweep: PatchSweep, p_a: float, p_b: float, state: State, b_ids: Se
             fill = diverging(v, scale)
             text = grid_text(v, restoring_)
             label = _("patch {where}, token {token}: {prob} for “{target}”").format(
-                where=site_name(s), token=p + 1, prob=percent(float(sweep.probs[s, p])), target=show(tok(sweep.token).label)
+                where=site_name(s),
+                token=p + 1,
+                prob=percent(float(sweep.probs[s, p])),
+                target=show(tok(sweep.token).label),
             )
             if restoring_:
                 label += _(", {share} of the difference restored").format(share=percent(v))
             selected = state.patch == (s, p + 1)
             squares.append(
                 GridSquare(
-                    s, p + 1, GRID_LEFT + p * CELL, GRID_TOP + s * CELL, fill, ink(fill), text, exact(v), label,
-                    state.url("patch", patch=(s, p + 1)), selected,
+                    s,
+                    p + 1,
+                    GRID_LEFT + p * CELL,
+                    GRID_TOP + s * CELL,
+                    fill,
+                    ink(fill),
+                    text,
+                    exact(v),
+                    label,
+                    state.url("patch", patch=(s, p + 1)),
+                    selected,
                 )
-            )  # fmt: skip
+            )
     labels = [Label(GRID_LEFT - 8, GRID_TOP + (s + 0.5) * CELL, site_name(s), "end") for s in range(sites)]
     for p in range(positions):
         a, b = a_ids[p], b_ids[p]
         text = short(tok(b).label, 8) if a == b else f"{short(tok(a).label, 6)}/{short(tok(b).label, 6)}"
-        labels.append(Label(GRID_LEFT + (p + 0.5) * CELL, GRID_TOP - 6, f"{p + 1} {text}", "start", rotate=True))
+        labels.append(
+            Label(GRID_LEFT + (p + 0.5) * CELL, GRID_TOP - 6, f"{p + 1} {text}", "start", rotate=True)
+        )
     return PatchGrid(
-        width=GRID_LEFT + positions * CELL + 60, height=GRID_TOP + sites * CELL + 2, cell=CELL, squares=squares,
-        labels=labels, token=show(tok(sweep.token).label), restoring=restoring_, runs=runs,
-    )  # fmt: skip
+        width=GRID_LEFT + positions * CELL + 60,
+        height=GRID_TOP + sites * CELL + 2,
+        cell=CELL,
+        squares=squares,
+        labels=labels,
+        token=show(tok(sweep.token).label),
+        restoring=restoring_,
+        runs=runs,
+    )
 
 
 def compare_view(
@@ -306,7 +367,10 @@ def compare_view(
     where = _("block {block} head {head}").format(block=layer, head=head)
     sides = [
         Side(
-            key, trace_text, _chips(t.ids, o.ids, tok), _attention(t, layer, head, tok, f"block{layer - 1}.attn.probs"),
+            key,
+            trace_text,
+            _chips(t.ids, o.ids, tok),
+            _attention(t, layer, head, tok, f"block{layer - 1}.attn.probs"),
             _("attention of {where} in prompt {key}").format(where=where, key=key),
             _top(p, order, other, tok),
         )
@@ -314,7 +378,7 @@ def compare_view(
             ("A", state.text, a, b, pa, oa, top_b),
             ("B", state.text2, b, a, pb, ob, top_a),
         )
-    ]  # fmt: skip
+    ]
     same = a.n_tokens == b.n_tokens
     shared = min(a.n_tokens, b.n_tokens)
     differing = [i + 1 for i in range(max(a.n_tokens, b.n_tokens)) if i >= shared or a.ids[i] != b.ids[i]]
@@ -332,33 +396,63 @@ def compare_view(
         labels = [short(tok(t).label, 10) for t in b.ids]
         cell = min(34.0, max(10.0, 300.0 / a.n_tokens))
         difference = heatmap(
-            f"B − A {name}", d, row_labels=labels, col_labels=labels if cell >= 14 else [""] * a.n_tokens,
-            cell=cell, left=86, top=64 if cell >= 14 else 4, rotate=True, describe=_("query {row}, key {col}: "),
-        )  # fmt: skip
-        biggest = _(
-            "The largest change: token {q} reads token {k} with {pb} in B against {pa} in A."
-        ).format(q=q + 1, k=k + 1, pb=percent(float(b[name][head - 1][q, k])), pa=percent(float(a[name][head - 1][q, k])))
+            f"B - A {name}",
+            d,
+            row_labels=labels,
+            col_labels=labels if cell >= 14 else [""] * a.n_tokens,
+            cell=cell,
+            left=86,
+            top=64 if cell >= 14 else 4,
+            rotate=True,
+            describe=_("query {row}, key {col}: "),
+        )
+        biggest = _("The largest change: token {q} reads token {k} with {pb} in B against {pa} in A.").format(
+            q=q + 1,
+            k=k + 1,
+            pb=percent(float(b[name][head - 1][q, k])),
+            pa=percent(float(a[name][head - 1][q, k])),
+        )
     patch = None
     if patched is not None and state.patch is not None:
         site, token = state.patch
         assert pp is not None
         patch = PatchResult(
-            site=site, token=token, where=site_name(site), tensor=site_tensor(site),
-            a_label=show(tok(a.ids[token - 1]).label), b_label=show(tok(b.ids[token - 1]).label),
-            restoring=restoring(int(oa[0]), pa, pb, pp, tok), rows=joint,
-            b_top=show(tok(int(ob[0])).label), patched_top=show(tok(int(patched.logit_order()[0])).label),
-        )  # fmt: skip
+            site=site,
+            token=token,
+            where=site_name(site),
+            tensor=site_tensor(site),
+            a_label=show(tok(a.ids[token - 1]).label),
+            b_label=show(tok(b.ids[token - 1]).label),
+            restoring=restoring(int(oa[0]), pa, pb, pp, tok),
+            rows=joint,
+            b_top=show(tok(int(ob[0])).label),
+            patched_top=show(tok(int(patched.logit_order()[0])).label),
+        )
     grid = None
     if sweep is not None:
-        grid = grid_view(sweep, float(pa[sweep.token]), float(pb[sweep.token]), state, b.ids, a.ids, tok, sweep.runs)
+        grid = grid_view(
+            sweep, float(pa[sweep.token]), float(pb[sweep.token]), state, b.ids, a.ids, tok, sweep.runs
+        )
     chosen_site, chosen_token = state.patch if state.patch is not None else (cfg.n_layer // 2, shared)
     return Comparison(
-        a=sides[0], b=sides[1], layer=layer, head=head, same_length=same, shared=shared, differing=differing,
-        joint=joint, difference=difference, biggest=biggest, patch=patch, grid=grid, grid_problem=grid_problem,
+        a=sides[0],
+        b=sides[1],
+        layer=layer,
+        head=head,
+        same_length=same,
+        shared=shared,
+        differing=differing,
+        joint=joint,
+        difference=difference,
+        biggest=biggest,
+        patch=patch,
+        grid=grid,
+        grid_problem=grid_problem,
         sites=[Option(s, site_name(s), s == chosen_site) for s in range(cfg.n_layer + 1)],
         tokens=[
-            Option(p + 1, f"{p + 1}: {short(tok(b.ids[p]).label, 12)}", p + 1 == chosen_token) for p in range(shared)
+            Option(p + 1, f"{p + 1}: {short(tok(b.ids[p]).label, 12)}", p + 1 == chosen_token)
+            for p in range(shared)
         ],
         explainer_a=link(state, "", view="attention", patch=None),
         explainer_b=link(state, "", view="attention", patch=None, text=state.text2, text2=state.text, gen=()),
-    )  # fmt: skip
+    )

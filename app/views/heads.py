@@ -99,7 +99,10 @@ def heads_view(
             label = _("block {block} head {head}: {change} when switched off").format(
                 block=b + 1, head=h + 1, change=points(v)
             )
-            label += _(" (switched off now: click to switch it back on)") if off else _(" (click to switch it off)")
+            if off:
+                label += _(" (switched off now: click to switch it back on)")
+            else:
+                label += _(" (click to switch it off)")
             squares.append(
                 Square(
                     block=b + 1,
@@ -115,9 +118,8 @@ def heads_view(
                     off=off,
                 )
             )
-    labels = [
-        Label(LEFT - 8, TOP + (b + 0.5) * CELL, _("block {n}").format(n=b + 1), "end") for b in range(cfg.n_layer)
-    ]
+    blocks = [_("block {n}").format(n=b + 1) for b in range(cfg.n_layer)]
+    labels = [Label(LEFT - 8, TOP + (b + 0.5) * CELL, blocks[b], "end") for b in range(cfg.n_layer)]
     labels += [Label(LEFT + (h + 0.5) * CELL, TOP - 8, str(h + 1), "middle") for h in range(cfg.n_head)]
     grid = Grid(
         width=LEFT + cfg.n_head * CELL + 2,
@@ -131,10 +133,8 @@ def heads_view(
     for k in order.tolist():
         b, h = divmod(int(k), cfg.n_head)
         v = float(change[b, h])
-        movers.append(
-            Mover(b + 1, h + 1, v, points(v), toggle_link(state, b + 1, h + 1, "panel"), is_off(state, b + 1, h + 1))
-        )
-    blocks = [_("block {n}").format(n=b + 1) for b in range(cfg.n_layer)]
+        toggle = toggle_link(state, b + 1, h + 1, "panel")
+        movers.append(Mover(b + 1, h + 1, v, points(v), toggle, is_off(state, b + 1, h + 1)))
     heads = [_("head {n}").format(n=h + 1) for h in range(cfg.n_head)]
     token = show(tok(sweep.token).label)
     caption = _("change in the probability of “{token}” with one head switched off").format(token=token)
@@ -172,7 +172,7 @@ def heads_view(
 
 
 def sweep_table(sweep: HeadSweep, tok: Callable[[int], Token]) -> DataTable:
-    """The sweep's numbers for the exports: one row per block, one column per head (blocks and heads from 1)."""
+    """The sweep's numbers for the exports: a row per block, a column per head (blocks and heads from 1)."""
     n_layer, n_head = sweep.change.shape
     label = tok(sweep.token).label
     return DataTable(
