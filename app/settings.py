@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     # Interventions (app/service/intervene.py): the sweeps of many runs, bounded
     sweep_tokens: int = Field(
-        24,
+        16,
         ge=1,
         le=1024,
         description="longest text (tokens) for which the page sweeps every head, or every patch of a pair",

@@ -13,13 +13,15 @@ from typing import Any
 
 from app import i18n
 from app.i18n import _
+from app.service.answer import VARY, Answer
 from app.service.checks import token_problem
 from app.service.intervene import SweepRefused, ablated, patch_grid, patched
-from app.service.page import Answer
 from app.service.run import token_limit
 from app.service.site import Site
 from app.state import REFERENCE_PROMPTS, Parsed, State
 from app.views.compare import Comparison, compare_view
+from app.views.output import draw
+from app.views.tour import tour_view
 from model import Intervention, PatchSweep, Trace
 
 # pairs to start from: one word changed
@@ -94,8 +96,11 @@ def compare_context(site: Site, pair: Pair, base: str) -> dict[str, Any]:
     state = pair.state
     tok = site.serving.gpt2.tokenizer.token
     comparison: Comparison | None = None
+    tour = None
     if pair.a is not None and pair.b is not None:
         comparison = compare_view(state, pair.a, pair.b, tok, pair.patched, pair.sweep, pair.grid_problem)
+        if state.tour is not None:  # the tour's step about patching (app/views/tour_intervene.py)
+            tour = tour_view(pair.a, state, draw(pair.a, state), tok, other=pair.b, grid=pair.sweep)
     hidden = {k: v for k, v in state.params().items() if k not in ("text", "text2", "layer", "head", "patch")}
     patch_hidden = {k: v for k, v in state.params().items() if k != "patch"}
     return {
@@ -104,6 +109,7 @@ def compare_context(site: Site, pair: Pair, base: str) -> dict[str, Any]:
         "notices": pair.notes,
         "oob": False,
         "c": comparison,
+        "tour": tour,
         "model": site.serving.gpt2,
         "trained": site.serving.trained,
         "banner": site.banner,
@@ -134,7 +140,7 @@ def compare_page(site: Site, parsed: Parsed, lang: str, target: str | None, base
         if target is not None:
             return Answer(status=200, headers={"HX-Redirect": url})
         html = site.templates.get_template("compare.html").render(compare_context(site, pair, base))
-    headers = {"Vary": "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"}
+    headers = {"Vary": VARY}
     if pair.busy:
         headers["Cache-Control"] = "no-store"
     return Answer(html=html, status=400 if pair.errors else 200, headers=headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from jinja2_fragments import render_block
@@ -18,10 +18,12 @@ from markupsafe import Markup
 
 from app import i18n
 from app.pieces import MARK, fill, marked
+from app.service.answer import VARY, Answer
+from app.service.compare import compare_page
 from app.service.intervene import add_sweep
 from app.service.run import Run, run
 from app.service.site import Site
-from app.state import REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
+from app.state import COMPARE, REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
 from app.views.ablation import before_after, lens_pairs, strip_view
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
@@ -46,20 +48,11 @@ DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
 }
 # the controls a tour step sets: a URL that gives none of them gets the step's own
 TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
+TOUR_CONTROLS |= {"ablate", "text2"}
 # The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
 # language, and shared by every student who opens them (their links carry each student's own controls).
 PIECES = ("tokens", "overview", "panel", "lens")
 FAN_HOLE = f"<!--fan {secrets.token_hex(8)}-->"  # where the overview's ribbons go
-
-
-@dataclass
-class Answer:
-    """What the page route sends: a page (or fragment) with its status and headers, or a redirect."""
-
-    html: str = ""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    redirect: str | None = None
 
 
 def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -> Answer:
@@ -67,10 +60,16 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
     sampling change, another id for a partial page, None for a full page); `base` is the address permalinks
     start with ("" for relative ones: app/hosts.py)."""
     with i18n.use(lang):
-        r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
+        limits = (site.settings.max_tokens, site.settings.max_trace_mb)
+        r = run(site.serving, parsed, *limits)
         if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
             # a bare tour link opens what the step shows
-            r.state = tour_target(r.trace, r.state, r.state.tour)
+            opened = tour_target(r.trace, r.state, r.state.tour)
+            if opened.view == COMPARE:  # the step about patching: two prompts, a page of their own
+                return compare_page(site, replace(parsed, state=opened), lang, target, base)
+            if opened.ablate != r.state.ablate:  # a step that switches a head off (or back on): run again
+                r = run(site.serving, replace(parsed, state=opened, action=None), *limits)
+            r.state = opened
         url = r.state.url()
         if parsed.action and target is None and not r.errors and not r.notices:
             return Answer(redirect=url)  # a button press becomes a permalink
@@ -87,7 +86,7 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             html = env.get_template("page.html").render(context(site, r, base))
             headers = {}
     # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
-    headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
+    headers["Vary"] = VARY
     if r.sweep_busy:  # drawn without its sweep for now: no cache keeps this answer
         headers["Cache-Control"] = "no-store"
     return Answer(html=html, status=400 if r.errors else 200, headers=headers)
@@ -113,7 +112,8 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
         ctx["tour_start"] = link_to(state, tour_target(r.trace, state, 1))
         if state.tour is not None:
             tok = site.serving.gpt2.tokenizer.token
-            ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
+            s = draw(r.trace, state)
+            ctx["tour"] = tour_view(r.trace, state, s, tok, clean=r.clean, sweep=r.sweep)
     return ctx
 
 
