@@ -81,10 +81,6 @@ class ChangeRow:
     change: float
     change_text: str  # in percentage points, signed
     fill: str  # the change's colour
-    before_fill: str
-    after_fill: str
-    before_width: float
-    after_width: float
 
 
 def points(change: float) -> str:
@@ -98,7 +94,7 @@ def points(change: float) -> str:
 
 
 def change_rows(
-    before: Sampling, after: Sampling, tok: Callable[[int], Token], n: int = ROWS, width: float = 40.0
+    before: Sampling, after: Sampling, tok: Callable[[int], Token], n: int = ROWS
 ) -> list[ChangeRow]:
     """The likeliest candidates after the change, then any of the likeliest before that are not among them:
     each with its probability in both runs (after top-k / top-p, as the output panel shows)."""
@@ -119,10 +115,6 @@ def change_rows(
                 change=a - b,
                 change_text=points(a - b),
                 fill=diverging(a - b, scale),
-                before_fill=sequential(b),
-                after_fill=sequential(a),
-                before_width=max(width * b, 1.0 if b > 0 else 0.0),
-                after_width=max(width * a, 1.0 if a > 0 else 0.0),
             )
         )
     return rows

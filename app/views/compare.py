@@ -306,14 +306,20 @@ def grid_view(
             v = float(values[s, p])
             fill = diverging(v, scale)
             text = grid_text(v, restoring_)
-            label = _("patch {where}, token {token}: {prob} for “{target}”").format(
-                where=site_name(s),
-                token=p + 1,
-                prob=percent(float(sweep.probs[s, p])),
-                target=show(tok(sweep.token).label),
+            label = (
+                text
+                + ": "
+                + _("patch {where}, token {token}: {prob} for “{target}”").format(
+                    where=site_name(s),
+                    token=p + 1,
+                    prob=percent(float(sweep.probs[s, p])),
+                    target=show(tok(sweep.token).label),
+                )
             )
             if restoring_:
                 label += _(", {share} of the difference restored").format(share=percent(v))
+            else:
+                label += _(", a change of {change} percentage points").format(change=text)
             selected = state.patch == (s, p + 1)
             squares.append(
                 GridSquare(

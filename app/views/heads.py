@@ -81,6 +81,11 @@ class HeadsPanel:
     scale_text: str
 
 
+def square_text(change: float) -> str:
+    """What a square prints: the change in percentage points, one decimal, signed."""
+    return f"{change * 100:+.1f}".replace("-", "\u2212")
+
+
 def heads_view(
     trace: Trace, state: State, tok: Callable[[int], Token], sweep: HeadSweep | None, problem: str = ""
 ) -> HeadsPanel:
@@ -96,13 +101,19 @@ def heads_view(
             v = float(change[b, h])
             fill = diverging(v, scale)
             off = is_off(state, b + 1, h + 1)
-            label = _("block {block} head {head}: {change} when switched off").format(
-                block=b + 1, head=h + 1, change=points(v)
+            text = square_text(v)
+            # the name starts with what the square shows (WCAG: a link's name holds its visible text)
+            where = {"block": b + 1, "head": h + 1}
+            label = f"{text} pp: " + _(
+                "the change with block {block} head {head} switched off; click to switch it off"
             )
             if off:
-                label += _(" (switched off now: click to switch it back on)")
-            else:
-                label += _(" (click to switch it off)")
+                label = (
+                    _("off")
+                    + ": "
+                    + _("block {block} head {head} is switched off now; click to switch it back on")
+                )
+            label = label.format(**where)
             squares.append(
                 Square(
                     block=b + 1,
@@ -112,7 +123,7 @@ def heads_view(
                     fill=fill,
                     ink=ink(fill),
                     value=exact(v),
-                    text=f"{v * 100:+.1f}".replace("-", "\u2212"),
+                    text=text,
                     label=label,
                     link=toggle_link(state, b + 1, h + 1, "panel"),
                     off=off,
