@@ -14,23 +14,25 @@ from app.views.format import exact
 from app.views.tour_say import Told, q
 from model.sampling import softmax
 
-# The patching step's second prompt is the student's with one word changed: the first of these found
-# (a whole word, any case), else the first word becomes "The" (or "A" when it is "The").
-SWAPS = {
-    "he": "she", "she": "he", "his": "her", "her": "his", "him": "her", "man": "woman", "woman": "man",
-    "boy": "girl", "girl": "boy", "king": "queen", "queen": "king", "is": "was", "was": "is", "are": "were",
-    "were": "are", "the": "a", "a": "the", "an": "the",
-}  # fmt: skip
+# The patching step's second prompt is the student's with one word changed: the first word of the first
+# tier found (whole words, any case), else the first word becomes "The" (or "A" when it is "The").
+SWAPS = (
+    {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her", "man": "woman", "woman": "man",
+     "boy": "girl", "girl": "boy", "king": "queen", "queen": "king"},
+    {"is": "was", "was": "is", "are": "were", "were": "are"},
+    {"the": "a", "a": "the", "an": "the"},
+)  # fmt: skip
 _WORD = re.compile(r"[A-Za-z]+")
 
 
 def counterpart(text: str) -> str:
     """The student's text with one word changed, for the patching step's prompt B."""
     words = list(_WORD.finditer(text))
-    for m in words:
-        new = SWAPS.get(m.group().lower())
-        if new is not None:
-            return text[: m.start()] + _cased(new, m.group()) + text[m.end() :]
+    for tier in SWAPS:
+        for m in words:
+            new = tier.get(m.group().lower())
+            if new is not None:
+                return text[: m.start()] + _cased(new, m.group()) + text[m.end() :]
     if words:
         first = words[0]
         new = "A" if first.group() == "The" else "The"

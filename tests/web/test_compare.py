@@ -202,3 +202,19 @@ def test_a_student_s_second_prompt_is_never_shared_by_a_proxy(client: TestClient
         b"text=Data%20visualization%20empowers%20users%20to&text2=my%20words&view=compare"
     )
     assert not example_query(b"text=Data%20visualization%20empowers%20users%20to&patch_from=mine&patch=1.1")
+
+
+@pytest.mark.parametrize(
+    ("text", "other"),
+    [
+        ("The doctor said that he", "The doctor said that she"),  # a pronoun first, before an article
+        ("As the spaceship was approaching the", "As the spaceship is approaching the"),
+        ("On the deserted planet they discovered a", "On a deserted planet they discovered a"),
+        ("Data visualization empowers users to", "The visualization empowers users to"),  # nothing to swap
+        ("The Data", "A Data"),
+    ],
+)
+def test_the_tour_s_second_prompt_changes_one_word(text: str, other: str) -> None:
+    from app.views.tour_intervene import counterpart
+
+    assert counterpart(text) == other
