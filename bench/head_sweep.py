@@ -1,8 +1,9 @@
 """The "which heads matter here" sweep (every head switched off alone: L·H runs of one text, 144 for GPT-2
 small) packed into as few graph runs as the packing bounds allow, against the same sweep one run per head,
 measured in the same process; the same for the compare view's patching grid (A's residual copied into B's
-run at every site and position: (L+1)·T runs, 104 for GPT-2 small at 8 tokens). Also what the intervention inputs cost a trace that uses none: the graph
-against the same graph built without them (builder version 2's graph), same text, same session options.
+run at every site and position: (L+1)·T runs, 104 for GPT-2 small at 8 tokens). Also what the intervention
+inputs cost a trace that uses none: the graph against the same graph built without them (builder version 2's
+graph), same text, same session options.
 
     python bench/head_sweep.py [--model random-gpt2] [--tokens 4 8 16] [--threads 1] [--repeat 3]
 """
