@@ -91,8 +91,12 @@ def serve(args: argparse.Namespace) -> int:
     _check_port(settings.host, settings.port)
     _export_to_env(settings)
     fallback = settings.fallback or "none"
-    print(f"glassbox: starting on {settings.host}:{settings.port} with model {settings.model} (fallback "
-          f"{fallback}); loading the model...", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"glassbox: starting on {settings.host}:{settings.port} with model {settings.model} (fallback "
+        f"{fallback}); loading the model...",
+        file=sys.stderr,
+        flush=True,
+    )
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     # The model is loaded (and its check trace run) here, before uvicorn starts: a model that cannot be
     # served stops with one message, not a traceback. One worker gets the loaded model; several workers
@@ -111,10 +115,17 @@ def serve(args: argparse.Namespace) -> int:
     from app.logs import logging_config  # uvicorn's, plus Glassbox's loggers; no query strings logged
     from app.server import server_options  # the head's size and time bounds, keep-alive
 
-    uvicorn.run(target, factory=isinstance(target, str), host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=logging_config(),
-                timeout_worker_healthcheck=HEALTHCHECK_SECONDS, forwarded_allow_ips=settings.trusted_proxies,
-                **server_options(settings))  # fmt: skip
+    uvicorn.run(
+        target,
+        factory=isinstance(target, str),
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logging_config(),
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        forwarded_allow_ips=settings.trusted_proxies,
+        **server_options(settings),
+    )
     return 0
 
 
@@ -272,25 +283,32 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     formatter = argparse.RawDescriptionHelpFormatter
 
-    p = commands.add_parser("serve", help="start the web server", description=SERVE_HELP,
-                            formatter_class=formatter)  # fmt: skip
+    p = commands.add_parser(
+        "serve", help="start the web server", description=SERVE_HELP, formatter_class=formatter
+    )
     _add_settings_flags(p)
     p.set_defaults(run=serve)
 
-    p = commands.add_parser("trace", help="trace one text in the terminal", description=TRACE_HELP,
-                            formatter_class=formatter)  # fmt: skip
+    p = commands.add_parser(
+        "trace", help="trace one text in the terminal", description=TRACE_HELP, formatter_class=formatter
+    )
     p.add_argument("text", metavar="TEXT", help="the text to run through the model")
     p.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [env GLASSBOX_MODEL]")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=trace)
 
-    p = commands.add_parser("export", help="build and cache the ONNX graph", description=EXPORT_HELP,
-                            formatter_class=formatter)  # fmt: skip
+    p = commands.add_parser(
+        "export", help="build and cache the ONNX graph", description=EXPORT_HELP, formatter_class=formatter
+    )
     p.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [env GLASSBOX_MODEL]")
     p.set_defaults(run=export)
 
-    p = commands.add_parser("download", help="download a model from the Hugging Face hub",
-                            description=DOWNLOAD_HELP, formatter_class=formatter)  # fmt: skip
+    p = commands.add_parser(
+        "download",
+        help="download a model from the Hugging Face hub",
+        description=DOWNLOAD_HELP,
+        formatter_class=formatter,
+    )
     p.add_argument("model", metavar="MODEL", help="gpt2, distilgpt2, gpt2-medium or a hub owner/name")
     p.set_defaults(run=download)
     return parser
@@ -300,8 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `glassbox` console script; returns the exit code."""
     args = build_parser().parse_args(argv)  # --help and usage mistakes end here, before any heavy import
     if args.run is not serve:  # serve sets up its own logging
-        logging.basicConfig(level=logging.INFO if args.run is not trace else logging.WARNING,
-                            format="%(message)s", stream=sys.stderr)  # fmt: skip
+        logging.basicConfig(
+            level=logging.INFO if args.run is not trace else logging.WARNING,
+            format="%(message)s",
+            stream=sys.stderr,
+        )
     from model.sources import BrokenModel, ModelUnavailable
 
     try:

@@ -92,8 +92,14 @@ def resolve(spec: str, timeout: float) -> LoadedModel:
     elif hub_offline():
         log.info("model %s: %s is not in the Hugging Face cache and HF_HUB_OFFLINE is set", spec, repo)
     else:
-        log.info("model %s: not in the Hugging Face cache; downloading %s from %s (giving up after %g s "
-                 "without an answer)", spec, repo, hub_endpoint(), timeout)  # fmt: skip
+        log.info(
+            "model %s: not in the Hugging Face cache; downloading %s from %s (giving up after %g s "
+            "without an answer)",
+            spec,
+            repo,
+            hub_endpoint(),
+            timeout,
+        )
     return load_model(spec, timeout)
 
 
@@ -117,8 +123,14 @@ def choose_model(settings: Settings) -> tuple[LoadedModel, str | None]:
             raise  # files that are there but broken are the teacher's to fix, not to hide behind a fallback
         loaded, note = _load_fallback(settings.fallback, settings.hub_timeout)
         untrained = "" if loaded.trained else " (untrained weights)"
-        log.warning("serving the fallback %s%s instead of %s%s, with a notice on every page. Why: %s",
-                    loaded.name, untrained, settings.model, note, err)  # fmt: skip
+        log.warning(
+            "serving the fallback %s%s instead of %s%s, with a notice on every page. Why: %s",
+            loaded.name,
+            untrained,
+            settings.model,
+            note,
+            err,
+        )
         return loaded, str(err)
 
 

@@ -120,14 +120,33 @@ class Replica:
 class Cluster:
     """`n` replicas (single worker each) and nginx in front of them, on loopback ports."""
 
-    def __init__(self, n: int, *, model: str = "tiny", threads: int = 1, serve_args: tuple[str, ...] = (),
-                 nginx_workers: str = "1", prefix: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        *,
+        model: str = "tiny",
+        threads: int = 1,
+        serve_args: tuple[str, ...] = (),
+        nginx_workers: str = "1",
+        prefix: Path | None = None,
+    ) -> None:
         self.prefix = prefix or Path(tempfile.mkdtemp(prefix="glassbox-cluster-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.nginx_workers = nginx_workers
-        args = ["--model", model, "--fallback", "", "--workers", "1", "--threads", str(threads),
-                "--replica-header", "true", *serve_args]  # fmt: skip
+        args = [
+            "--model",
+            model,
+            "--fallback",
+            "",
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--replica-header",
+            "true",
+            *serve_args,
+        ]
         self.replicas = [Replica(free_port(), self.prefix / f"replica-{i}.log", args) for i in range(n)]
         self.nginx: subprocess.Popen[bytes] | None = None
         self.nginx_log = self.prefix / "nginx.log"
@@ -143,8 +162,14 @@ class Cluster:
         main = self.prefix / "nginx.conf"
         main.write_text(MAIN_CONF.format(user=user, workers=self.nginx_workers))
         env = {**os.environ, "NGINX_PORT": str(self.port)}
-        site = subprocess.run(["envsubst", "${NGINX_PORT}"], input=SITE.read_text(), env=env, text=True,
-                              capture_output=True, check=True)  # fmt: skip
+        site = subprocess.run(
+            ["envsubst", "${NGINX_PORT}"],
+            input=SITE.read_text(),
+            env=env,
+            text=True,
+            capture_output=True,
+            check=True,
+        )
         (self.prefix / "glassbox.conf").write_text(site.stdout)
         servers = "".join(f"server 127.0.0.1:{r.port};\n" for r in self.replicas)
         (self.prefix / "glassbox" / "replicas.conf").write_text(servers)

@@ -38,8 +38,10 @@ def main() -> None:
     gpt2 = GPT2(loaded, threads=args.threads)
     heads = config.n_layer * config.n_head
     print(f"{args.model}, {args.threads} thread(s), best of {args.repeat}: the sweep of {heads} heads")
-    print(f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
-          f"{'alone/packed':>14}{'max diff':>10}")  # fmt: skip
+    print(
+        f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
+        f"{'alone/packed':>14}{'max diff':>10}"
+    )
     for n in args.tokens:
         ids = [100 + 37 * i for i in range(n)]
         gpt2.trace(ids)  # the clean run, cached: both sweeps start from it
@@ -49,8 +51,10 @@ def main() -> None:
         for _ in range(args.repeat):  # alternate, so both see the same load
             t_packed = min(t_packed, best_ms(lambda ids=ids: gpt2.head_sweep(ids), 1) / 1000)
             t_alone = min(t_alone, best_ms(lambda ids=ids: gpt2.head_sweep(ids, per_run=1), 1) / 1000)
-        print(f"{n:>6}{packed.runs:>13}{alone.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
-              f"{t_alone / t_packed:>14.2f}{worst:>10.1e}")  # fmt: skip
+        print(
+            f"{n:>6}{packed.runs:>13}{alone.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
+            f"{t_alone / t_packed:>14.2f}{worst:>10.1e}"
+        )
 
     print(f"the patching grid: {config.n_layer + 1} sites x T positions")
     print(f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
@@ -80,8 +84,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plain.onnx"
         plain_graph = build_graph(weights, config, interventions=False)
-        onnx.save_model(plain_graph, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location="plain.bin", size_threshold=1024)  # fmt: skip
+        onnx.save_model(
+            plain_graph,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="plain.bin",
+            size_threshold=1024,
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
         options.inter_op_num_threads = 1
@@ -92,8 +102,10 @@ def main() -> None:
         for _ in range(args.repeat * 5):  # alternate, so both see the same load
             t_with.append(best_ms(lambda: engine.session.run(engine.names, feeds), 1))
             t_without.append(best_ms(lambda: plain.run(engine.names, bare), 1))
-    print(f"a 32-token trace, no intervention: {min(t_with):.1f} ms with the inputs, "
-          f"{min(t_without):.1f} ms without, ratio {min(t_with) / min(t_without):.3f}")  # fmt: skip
+    print(
+        f"a 32-token trace, no intervention: {min(t_with):.1f} ms with the inputs, "
+        f"{min(t_without):.1f} ms without, ratio {min(t_with) / min(t_without):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -70,9 +70,15 @@ def _old_draw(ids: np.ndarray | None, p: np.ndarray, seed: int) -> int:
     return i if ids is None else int(ids[i])
 
 
-def old_sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: int = 0, greedy: bool = False,
-               order: np.ndarray | None = None) -> Sampling:  # fmt: skip
+def old_sample(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    greedy: bool = False,
+    order: np.ndarray | None = None,
+) -> Sampling:
     logits = np.asarray(logits).reshape(-1)
     check_controls(temperature, top_k, top_p, logits.size)
     scaled = logits.astype(np.float64) / temperature
@@ -99,8 +105,9 @@ def old_sample(logits: np.ndarray, temperature: float = 1.0, top_k: int | None =
 
 
 # -----------------------------------------------------------------------------------------------------------
-def per_call_us(old: Callable[[int], object], new: Callable[[int], object], calls: int,
-                repeat: int) -> tuple[float, float]:  # fmt: skip
+def per_call_us(
+    old: Callable[[int], object], new: Callable[[int], object], calls: int, repeat: int
+) -> tuple[float, float]:
     """Mean microseconds per call of each over seeds 0..calls-1, each seed's call timed `repeat` times and
     the fastest kept (a slower one was interrupted by whatever else shares the cores). Old and new calls
     alternate, so both see the same load."""
@@ -137,8 +144,10 @@ def main() -> None:
             print(f"{name:<16}{setting:<34}{old:>9.0f}{new:>9.0f}{new / old:>9.2f}")
     print(f"geometric mean new/old: {float(np.exp(np.mean(np.log(ratios)))):.2f}")
     old, new = per_call_us(lambda s: old_order(logits), lambda s: logit_order(logits), 20, args.repeat)
-    print(f"once per text, the order: old (top 256 ids) {old:.0f} µs, new (every id) {new:.0f} µs, "
-          f"new/old {new / old:.2f}")  # fmt: skip
+    print(
+        f"once per text, the order: old (top 256 ids) {old:.0f} µs, new (every id) {new:.0f} µs, "
+        f"new/old {new / old:.2f}"
+    )
 
 
 def compare(logits: np.ndarray, kw: dict[str, Any], calls: int, repeat: int) -> tuple[float, float]:

@@ -39,9 +39,23 @@ METRICS = (
 
 def classroom(args: argparse.Namespace, *shape: str) -> dict[str, float]:
     """Run bench/classroom.py once; the metrics it printed."""
-    cmd = [sys.executable, str(HERE / "classroom.py"), "--students", str(args.students), "--arrive",
-           str(args.arrive), "--seconds", str(args.seconds), "--model", args.model, "--threads",
-           str(args.threads), "--seed", str(args.seed), *shape]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(HERE / "classroom.py"),
+        "--students",
+        str(args.students),
+        "--arrive",
+        str(args.arrive),
+        "--seconds",
+        str(args.seconds),
+        "--model",
+        args.model,
+        "--threads",
+        str(args.threads),
+        "--seed",
+        str(args.seed),
+        *shape,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     log = args.logs / f"{len(list(args.logs.iterdir())) + 1}-{'-'.join(shape).lstrip('-')}.txt"
     log.write_text(out)
@@ -74,8 +88,10 @@ def main() -> None:
         runs.append((workers, replicas))
 
     head = "".join(f"{f'workers {i + 1}':>12}{f'nginx {i + 1}':>12}{'ratio':>8}" for i in range(len(runs)))
-    print(f"\n{args.students} students over {args.arrive:.0f} s, {args.model}, threads {args.threads}: "
-          f"--workers {args.n} against nginx + {args.n} replicas, {len(runs)} round(s)")  # fmt: skip
+    print(
+        f"\n{args.students} students over {args.arrive:.0f} s, {args.model}, threads {args.threads}: "
+        f"--workers {args.n} against nginx + {args.n} replicas, {len(runs)} round(s)"
+    )
     print(f"{'':<20}{head}")
     for label, _pattern in METRICS:
         row = ""

@@ -40,15 +40,17 @@ BUILDER_VERSION = "3"
 OPSET = 20
 
 
+# what every block exposes, in the order of docs/architecture.md's tensor table
+BLOCK_TENSORS = (
+    *("ln1", "q", "k", "v"),
+    *("attn.scores", "attn.scaled", "attn.masked", "attn.probs", "attn.heads", "attn.out", "resid.mid"),
+    *("ln2", "mlp.pre", "mlp.act", "mlp.out", "resid.out"),
+)
+
+
 def block_output_names(i: int) -> list[str]:
     """The activations block i exposes, in the order of docs/architecture.md's tensor table."""
-    p = f"block{i}"
-    return [
-        f"{p}.ln1", f"{p}.q", f"{p}.k", f"{p}.v",
-        f"{p}.attn.scores", f"{p}.attn.scaled", f"{p}.attn.masked", f"{p}.attn.probs",
-        f"{p}.attn.heads", f"{p}.attn.out", f"{p}.resid.mid",
-        f"{p}.ln2", f"{p}.mlp.pre", f"{p}.mlp.act", f"{p}.mlp.out", f"{p}.resid.out",
-    ]  # fmt: skip
+    return [f"block{i}.{name}" for name in BLOCK_TENSORS]
 
 
 def output_names(config: GPT2Config) -> list[str]:
@@ -129,12 +131,9 @@ class GraphBuilder:
 
     def make_layer_norm(self, x: str, prefix: str, out: str) -> str:
         """[N, C] -> [N, C], normalised over C with gain and bias."""
+        gamma, beta = self.param(f"{prefix}.weight"), self.param(f"{prefix}.bias")
         eps = self.config.layer_norm_epsilon
-        return self.node(
-            "LayerNormalization",
-            [x, self.param(f"{prefix}.weight"), self.param(f"{prefix}.bias")],
-            out, axis=-1, epsilon=eps,
-        )  # fmt: skip
+        return self.node("LayerNormalization", [x, gamma, beta], out, axis=-1, epsilon=eps)
 
     def make_linear(self, x: str, prefix: str, out: str) -> str:
         """GPT-2's Conv1D: x @ W + b with W stored [in, out] (MatMul, not Gemm, so it can be quantised)."""
@@ -226,11 +225,13 @@ class GraphBuilder:
         self.make_head(x, block_outputs)
 
         f32, i64 = TensorProto.FLOAT, TensorProto.INT64
-        inputs = [helper.make_tensor_value_info("input_ids", i64, ["N"]),
-                  helper.make_tensor_value_info("position_ids", i64, ["N"]),
-                  # allowed[n, j]: new token n may attend to key j (the P earlier keys, then the N new ones)
-                  helper.make_tensor_value_info("attn_mask", TensorProto.BOOL, ["N", "PN"]),
-                  helper.make_tensor_value_info("logit_rows", i64, ["R"])]  # fmt: skip
+        inputs = [
+            helper.make_tensor_value_info("input_ids", i64, ["N"]),
+            helper.make_tensor_value_info("position_ids", i64, ["N"]),
+            # allowed[n, j]: new token n may attend to key j (the P earlier keys, then the N new ones)
+            helper.make_tensor_value_info("attn_mask", TensorProto.BOOL, ["N", "PN"]),
+            helper.make_tensor_value_info("logit_rows", i64, ["R"]),
+        ]
         for i in range(c.n_layer):
             for kv in ("k", "v"):
                 inputs.append(
@@ -238,11 +239,13 @@ class GraphBuilder:
                 )
         if self.interventions:  # see the module docstring; M is N or 1
             L, H, C, D = c.n_layer, c.n_head, c.n_embd, c.head_dim
-            inputs += [helper.make_tensor_value_info("head_mask", f32, [L, H, "Mh"]),
-                       helper.make_tensor_value_info("patch.resid.mask", TensorProto.BOOL, [L + 1, "N"]),
-                       helper.make_tensor_value_info("patch.resid.values", f32, [L + 1, "Mr", C]),
-                       helper.make_tensor_value_info("patch.heads.mask", TensorProto.BOOL, [L, H, "N"]),
-                       helper.make_tensor_value_info("patch.heads.values", f32, [L, H, "Mp", D])]  # fmt: skip
+            inputs += [
+                helper.make_tensor_value_info("head_mask", f32, [L, H, "Mh"]),
+                helper.make_tensor_value_info("patch.resid.mask", TensorProto.BOOL, [L + 1, "N"]),
+                helper.make_tensor_value_info("patch.resid.values", f32, [L + 1, "Mr", C]),
+                helper.make_tensor_value_info("patch.heads.mask", TensorProto.BOOL, [L, H, "N"]),
+                helper.make_tensor_value_info("patch.heads.values", f32, [L, H, "Mp", D]),
+            ]
         outputs = [helper.make_tensor_value_info(name, f32, None) for name in output_names(c)]
         graph = helper.make_graph(self.nodes, "gpt2_trace", inputs, outputs, list(self.initializers.values()))
         model = helper.make_model(

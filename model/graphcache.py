@@ -96,8 +96,9 @@ def check_graph(directory: Path) -> str | None:
     return None
 
 
-def ensure_graph(make: Callable[[], onnx.ModelProto], key: str, cache_dir: Path | None = None,
-                 replace: str | None = None) -> Graph:  # fmt: skip
+def ensure_graph(
+    make: Callable[[], onnx.ModelProto], key: str, cache_dir: Path | None = None, replace: str | None = None
+) -> Graph:
     """The checked graph for `key`, built by `make()` if it is missing or fails its check.
 
     `replace`: the build id of a graph found wrong when run (NaN in its outputs); if that build is still the
@@ -142,15 +143,26 @@ def _build(make: Callable[[], onnx.ModelProto], directory: Path, key: str) -> st
     try:
         model = make()
         # weights go beside the graph as external data, so models past protobuf's 2 GB limit also work
-        onnx.save_model(model, str(tmp / GRAPH_FILE), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=WEIGHTS_FILE, size_threshold=1024)  # fmt: skip
+        onnx.save_model(
+            model,
+            str(tmp / GRAPH_FILE),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=WEIGHTS_FILE,
+            size_threshold=1024,
+        )
         build_id = uuid.uuid4().hex
         files = {
             name: {"size": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
             for name in (GRAPH_FILE, WEIGHTS_FILE)
         }
-        manifest = {"format": MANIFEST_FORMAT, "key": key, "builder": BUILDER_VERSION, "build": build_id,
-                    "files": files}  # fmt: skip
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "key": key,
+            "builder": BUILDER_VERSION,
+            "build": build_id,
+            "files": files,
+        }
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         old = directory.parent / f".{directory.name}.{build_id}.old"
         if directory.exists():

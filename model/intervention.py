@@ -41,8 +41,14 @@ class Patch:
     head: int | None = None  # which head of "block{b}.attn.heads", from 0
 
     @classmethod
-    def from_trace(cls, source: Trace, tensor: str, position: int, source_position: int | None = None,
-                   head: int | None = None) -> Patch:  # fmt: skip
+    def from_trace(
+        cls,
+        source: Trace,
+        tensor: str,
+        position: int,
+        source_position: int | None = None,
+        head: int | None = None,
+    ) -> Patch:
         """The patch that puts `source`'s vector of `tensor` at `source_position` (by default `position`)
         into another run at `position`."""
         at = position if source_position is None else source_position
@@ -109,8 +115,9 @@ class Intervention:
 NONE = Intervention()
 
 
-def graph_inputs(config: GPT2Config, spans: Sequence[tuple[int, int, int]],
-                 interventions: Sequence[Intervention | None]) -> dict[str, np.ndarray]:  # fmt: skip
+def graph_inputs(
+    config: GPT2Config, spans: Sequence[tuple[int, int, int]], interventions: Sequence[Intervention | None]
+) -> dict[str, np.ndarray]:
     """The intervention inputs of one graph run (see model/graph.py). Text b's new tokens are the rows
     spans[b] = (first row, earlier tokens P, new tokens n) of the run's N rows, its positions P..P+n-1.
 

@@ -54,8 +54,13 @@ def _maker(
     return make
 
 
-def ensure_graph(weights: Weights | Callable[[], Weights], config: GPT2Config, cache_dir: Path | None = None,
-                 key: str | None = None, source: str = "the model") -> tuple[Path, bool]:  # fmt: skip
+def ensure_graph(
+    weights: Weights | Callable[[], Weights],
+    config: GPT2Config,
+    cache_dir: Path | None = None,
+    key: str | None = None,
+    source: str = "the model",
+) -> tuple[Path, bool]:
     """Build and cache the graph unless a checked one is cached already. Returns its path and whether it was
     built (model/graphcache.py: atomic, locked, checked against its manifest).
 
@@ -70,8 +75,9 @@ def ensure_graph(weights: Weights | Callable[[], Weights], config: GPT2Config, c
 
 def ensure_model_graph(loaded: LoadedModel, cache_dir: Path | None = None) -> tuple[Path, bool]:
     """ensure_graph for a loaded model, reading its weights only if the graph must be built."""
-    return ensure_graph(lambda: loaded.weights, loaded.config, cache_dir, key=loaded.fingerprint,
-                        source=loaded.weights_source)  # fmt: skip
+    return ensure_graph(
+        lambda: loaded.weights, loaded.config, cache_dir, key=loaded.fingerprint, source=loaded.weights_source
+    )
 
 
 class Engine:
@@ -82,9 +88,16 @@ class Engine:
     does not help, or the graph was just built, BrokenModel names the model as corrupt.
     """
 
-    def __init__(self, weights: Weights | Callable[[], Weights], config: GPT2Config, *, threads: int = 0,
-                 cache_dir: Path | None = None, key: str | None = None,
-                 source: str = "the model") -> None:  # fmt: skip
+    def __init__(
+        self,
+        weights: Weights | Callable[[], Weights],
+        config: GPT2Config,
+        *,
+        threads: int = 0,
+        cache_dir: Path | None = None,
+        key: str | None = None,
+        source: str = "the model",
+    ) -> None:
         self.config = config
         self.source = source
         self.threads = threads
@@ -102,8 +115,11 @@ class Engine:
         except Exception as err:  # e.g. INVALID_PROTOBUF: files changed after their check
             if self.built:
                 raise
-            log.warning("the cached graph %s could not be opened (%s); building it again",
-                        self.graph_file.parent, str(err).splitlines()[0][:200])  # fmt: skip
+            log.warning(
+                "the cached graph %s could not be opened (%s); building it again",
+                self.graph_file.parent,
+                str(err).splitlines()[0][:200],
+            )
             self._rebuild()
         self.names = output_names(config)
         c = config
@@ -128,8 +144,14 @@ class Engine:
     @classmethod
     def for_model(cls, loaded: LoadedModel, *, threads: int = 0, cache_dir: Path | None = None) -> Engine:
         """An engine for a loaded model; its weights are read only if the graph is not cached yet."""
-        return cls(lambda: loaded.weights, loaded.config, threads=threads, cache_dir=cache_dir,
-                   key=loaded.fingerprint, source=loaded.weights_source)  # fmt: skip
+        return cls(
+            lambda: loaded.weights,
+            loaded.config,
+            threads=threads,
+            cache_dir=cache_dir,
+            key=loaded.fingerprint,
+            source=loaded.weights_source,
+        )
 
     def _outputs(self, feeds: dict[str, np.ndarray], names: list[str] | None = None) -> dict[str, np.ndarray]:
         """One session run fetching `names` (all by default), its scores checked (see the class docstring)."""
@@ -142,8 +164,9 @@ class Engine:
             if self.session is session:  # no other thread has rebuilt it meanwhile
                 if self._healed or self.built:
                     raise BrokenModel(self._corrupt())
-                log.warning("%s gave NaN or infinite logits; building its graph again from the weights",
-                            self.source)  # fmt: skip
+                log.warning(
+                    "%s gave NaN or infinite logits; building its graph again from the weights", self.source
+                )
                 self._rebuild()
         out = dict(zip(names, self.session.run(names, feeds), strict=True))
         if not _finite(out):
@@ -167,8 +190,9 @@ class Engine:
             raise ValueError(f"token ids must be in 0..{self.config.vocab_size - 1}")
         return array
 
-    def _feeds(self, texts: Sequence[tuple[Trace | None, np.ndarray]],
-               interventions: Sequence[Intervention | None]) -> dict[str, np.ndarray]:  # fmt: skip
+    def _feeds(
+        self, texts: Sequence[tuple[Trace | None, np.ndarray]], interventions: Sequence[Intervention | None]
+    ) -> dict[str, np.ndarray]:
         """The inputs of one graph run for one or more texts, each (prefix or None, its new ids): their new
         tokens side by side, their earlier keys and values side by side, each token allowed to see only its
         own text's earlier tokens, each text's rows with its own intervention."""
@@ -198,8 +222,9 @@ class Engine:
         spans = list(zip(new_at[:-1], pasts, news, strict=True))
         return feeds | graph_inputs(cfg, spans, interventions)
 
-    def _run(self, texts: Sequence[tuple[Trace | None, np.ndarray]],
-             interventions: Sequence[Intervention | None]) -> list[dict[str, np.ndarray]]:  # fmt: skip
+    def _run(
+        self, texts: Sequence[tuple[Trace | None, np.ndarray]], interventions: Sequence[Intervention | None]
+    ) -> list[dict[str, np.ndarray]]:
         """One graph run for one or more texts (see `_feeds`). Returns each text's outputs as a run of that
         text alone would give them (keys and values past + new, attention [H, N, P+N], logits [1, V],
         lens.logits [L, V])."""
@@ -239,8 +264,11 @@ class Engine:
         intervention (see `run_many`)."""
         return self.run_many([(prefix, new_ids)])[0]
 
-    def run_many(self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
-                 interventions: Sequence[Intervention | None] | None = None) -> list[Trace]:  # fmt: skip
+    def run_many(
+        self,
+        texts: Sequence[tuple[Trace | None, Sequence[int]]],
+        interventions: Sequence[Intervention | None] | None = None,
+    ) -> list[Trace]:
         """The traces of several texts, each a prefix (a trace, or None for a fresh text) plus new ids, from
         one graph run: reading GPT-2's weights from memory is most of a short run's time, and it is done
         once for all of them. `interventions[b]` applies to text b (a text with a prefix keeps the prefix's
@@ -262,16 +290,19 @@ class Engine:
         return traces
 
     def next_token_logits(
-        self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
+        self,
+        texts: Sequence[tuple[Trace | None, Sequence[int]]],
         interventions: Sequence[Intervention | None] | None = None,
-    ) -> np.ndarray:  # fmt: skip
+    ) -> np.ndarray:
         """Each text's next-token scores [R, V] from one graph run (as `run_many`), fetching nothing else."""
         checked, chosen = self._checked(texts, interventions)
         return self._outputs(self._feeds(checked, chosen), ["logits"])["logits"]
 
-    def _checked(self, texts: Sequence[tuple[Trace | None, Sequence[int]]],
-                 interventions: Sequence[Intervention | None] | None,
-                 ) -> tuple[list[tuple[Trace | None, np.ndarray]], list[Intervention | None]]:  # fmt: skip
+    def _checked(
+        self,
+        texts: Sequence[tuple[Trace | None, Sequence[int]]],
+        interventions: Sequence[Intervention | None] | None,
+    ) -> tuple[list[tuple[Trace | None, np.ndarray]], list[Intervention | None]]:
         """The texts with their ids checked, and each one's intervention (empty ones as None)."""
         chosen: list[Intervention | None] = []
         checked = []
@@ -310,8 +341,9 @@ class Engine:
         tensors = LazyTensors(ready, pending)
         return Trace(prefix.ids + ids, self.config, tensors, intervention=prefix.intervention)
 
-    def _attention_joiner(self, name: str, tail: np.ndarray, prefix: Trace,
-                          new: dict[str, np.ndarray]) -> Callable[[], np.ndarray]:  # fmt: skip
+    def _attention_joiner(
+        self, name: str, tail: np.ndarray, prefix: Trace, new: dict[str, np.ndarray]
+    ) -> Callable[[], np.ndarray]:
         """A function that builds the [H, P+N, P+N] matrix `name` from the prefix's rows and the new rows."""
         h, n, total = tail.shape
         p = total - n

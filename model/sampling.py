@@ -114,9 +114,15 @@ def check_controls(temperature: float, top_k: int | None, top_p: float | None, v
         raise ValueError("top-p must be above 0 and at most 1")
 
 
-def sample(logits: np.ndarray, temperature: float = DEFAULT_TEMPERATURE, top_k: int | None = None,
-           top_p: float | None = None, seed: int = 0, greedy: bool = False,
-           order: np.ndarray | None = None) -> Sampling:  # fmt: skip
+def sample(
+    logits: np.ndarray,
+    temperature: float = DEFAULT_TEMPERATURE,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    greedy: bool = False,
+    order: np.ndarray | None = None,
+) -> Sampling:
     """Scale by temperature, keep the top-k and then the top-p nucleus, renormalise, draw with `seed`.
 
     Top-k keeps exactly k ids, the first k of the ranking (equal scores: lower id first); top-p 1 keeps all.

@@ -114,8 +114,12 @@ class LoadedModel:
         return f"{self.name} ({shape}; from {self.origin})"
 
 
-def load_dir(directory: Path, name: str | None = None, origin: str = "local directory",
-             advice: str = "Fix or replace it, or give another --model.") -> LoadedModel:  # fmt: skip
+def load_dir(
+    directory: Path,
+    name: str | None = None,
+    origin: str = "local directory",
+    advice: str = "Fix or replace it, or give another --model.",
+) -> LoadedModel:
     """A model from a directory with config.json + model.safetensors (+ optional vocab.json, merges.txt).
 
     Raises BrokenModel, naming the file and the fault and ending with `advice`, for a config.json that is
@@ -135,8 +139,10 @@ def load_dir(directory: Path, name: str | None = None, origin: str = "local dire
     except Exception as err:  # the tokenizers library's own errors for damaged vocab.json / merges.txt
         raise BrokenModel(f"{directory}: {err}. {advice}") from err
     if tokenizer.vocab_size > config.vocab_size:
-        raise BrokenModel(f"{directory / 'config.json'}: vocab_size is {config.vocab_size}, fewer than the "
-                          f"tokenizer's {tokenizer.vocab_size} tokens. {advice}")  # fmt: skip
+        raise BrokenModel(
+            f"{directory / 'config.json'}: vocab_size is {config.vocab_size}, fewer than the "
+            f"tokenizer's {tokenizer.vocab_size} tokens. {advice}"
+        )
     return LoadedModel(name or directory.name, origin, config, tokenizer, weights_file)
 
 
@@ -150,8 +156,15 @@ def synthetic_model(name: str = "tiny", config: GPT2Config | None = None, seed: 
     """Seeded random weights with the real GPT-2 tokenizer; their predictions are noise."""
     config = config or SYNTHETIC[name]
     weights = synthetic_weights(config, seed)
-    return LoadedModel(name, "synthetic", config, Tokenizer.from_dir(None), in_memory=weights, trained=False,
-                       regenerate=lambda: synthetic_weights(config, seed))  # fmt: skip
+    return LoadedModel(
+        name,
+        "synthetic",
+        config,
+        Tokenizer.from_dir(None),
+        in_memory=weights,
+        trained=False,
+        regenerate=lambda: synthetic_weights(config, seed),
+    )
 
 
 def hub_repo(spec: str) -> str | None:

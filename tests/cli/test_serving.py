@@ -25,8 +25,12 @@ WATCH_SECONDS = 15  # the supervisor pings every worker twice a second; watched 
 class Server:
     def __init__(self, *args: str) -> None:
         self.port = closed_port()
-        self.process = subprocess.Popen(glassbox("serve", "--port", str(self.port), *args), text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen(
+            glassbox("serve", "--port", str(self.port), *args),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(
             target=lambda: self.lines.extend(self.process.stdout or []), daemon=True

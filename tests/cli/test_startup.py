@@ -24,9 +24,14 @@ GUARD_SECONDS = 120  # only to stop a hung server; no timing is asserted
 
 def serve(*args: str, **env: str) -> tuple[int, list[str]]:
     """Exit code and output lines (stdout and stderr together) of `glassbox serve` that should not start."""
-    done = subprocess.run(glassbox("serve", "--port", str(closed_port()), "--threads", "1", *args),
-                          capture_output=True, text=True, timeout=GUARD_SECONDS,
-                          env={**os.environ, **env}, check=False)  # fmt: skip
+    done = subprocess.run(
+        glassbox("serve", "--port", str(closed_port()), "--threads", "1", *args),
+        capture_output=True,
+        text=True,
+        timeout=GUARD_SECONDS,
+        env={**os.environ, **env},
+        check=False,
+    )
     return done.returncode, (done.stdout + done.stderr).splitlines()
 
 

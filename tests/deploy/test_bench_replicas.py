@@ -18,8 +18,24 @@ ROOT = Path(__file__).parents[2]
 @pytest.mark.slow
 def test_three_students_through_nginx_get_every_page_and_share_its_copies(tmp_path: Path) -> None:
     need_nginx()
-    cmd = [sys.executable, "bench/classroom.py", "--students", "3", "--arrive", "1", "--seconds", "120",
-           "--model", "tiny", "--pace", "0", "--replicas", "2", "--cache-dir", str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "bench/classroom.py",
+        "--students",
+        "3",
+        "--arrive",
+        "1",
+        "--seconds",
+        "120",
+        "--model",
+        "tiny",
+        "--pace",
+        "0",
+        "--replicas",
+        "2",
+        "--cache-dir",
+        str(tmp_path),
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     out = run.stdout
     assert run.returncode == 0, out + run.stderr

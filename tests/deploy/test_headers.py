@@ -28,8 +28,12 @@ def test_the_example_prompts_are_public_and_a_students_own_text_is_private(clien
         client.get("/", params={"text": EXAMPLE, "layer": "2", "view": "mlp"}).headers["Cache-Control"]
         == PUBLIC
     )
-    assert client.get("/", params={"text": EXAMPLE}, headers={"HX-Request": "true", "HX-Target": "output"}
-                      ).headers["Cache-Control"] == PUBLIC  # fmt: skip
+    assert (
+        client.get(
+            "/", params={"text": EXAMPLE}, headers={"HX-Request": "true", "HX-Target": "output"}
+        ).headers["Cache-Control"]
+        == PUBLIC
+    )
     assert client.get("/export/tokens.csv", params={"text": EXAMPLE}).headers["Cache-Control"] == PUBLIC
     assert client.get("/api/predict", params={"text": EXAMPLE}).headers["Cache-Control"] == PUBLIC
 

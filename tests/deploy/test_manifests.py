@@ -88,8 +88,10 @@ def test_nginx_runs_the_site_file_and_finds_the_replicas_in_dns() -> None:
     pod = find("Deployment", "glassbox-nginx")["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    for volume, key, directory in (("site", "glassbox.conf.template", "/etc/nginx/templates"),
-                                   ("replicas", "replicas.conf", "/etc/nginx/glassbox")):  # fmt: skip
+    for volume, key, directory in (
+        ("site", "glassbox.conf.template", "/etc/nginx/templates"),
+        ("replicas", "replicas.conf", "/etc/nginx/glassbox"),
+    ):
         assert volumes[volume]["configMap"]["name"] == generated["name"]
         assert [i["key"] for i in volumes[volume]["configMap"]["items"]] == [key]
         assert mounts[volume] == directory

@@ -150,8 +150,14 @@ def test_a_graph_still_giving_nan_after_its_rebuild_is_named_corrupt(built) -> N
     loaded = synthetic_model("tiny")
     bad = {name: array.copy() for name, array in loaded.weights.items()}
     bad["wte.weight"][:] = np.inf  # the weights it would be rebuilt from are corrupt as well
-    engine = Engine(lambda: bad, loaded.config, threads=1, cache_dir=cache, key=loaded.fingerprint,
-                    source="the model tiny")  # fmt: skip
+    engine = Engine(
+        lambda: bad,
+        loaded.config,
+        threads=1,
+        cache_dir=cache,
+        key=loaded.fingerprint,
+        source="the model tiny",
+    )
 
     with pytest.raises(BrokenModel, match=r"the model tiny is corrupt: its parameter wte\.weight"):
         engine.trace(IDS)

@@ -23,8 +23,13 @@ from tests.model.test_reference import max_diff
 
 TEXT = "As the spaceship was approaching the moon, the crew"
 OTHER = "On the deserted planet they discovered a strange old"
-INTERVENTION_INPUTS = ("head_mask", "patch.resid.mask", "patch.resid.values", "patch.heads.mask",
-                       "patch.heads.values")  # fmt: skip
+INTERVENTION_INPUTS = (
+    "head_mask",
+    "patch.resid.mask",
+    "patch.resid.values",
+    "patch.heads.mask",
+    "patch.heads.values",
+)
 
 
 def off(*heads: tuple[int, int]) -> Intervention:
@@ -35,8 +40,14 @@ def plain_session(engine, weights, config, directory: Path) -> ort.InferenceSess
     """The graph without intervention inputs (builder version 2's graph, byte for byte), in a session set up
     as the engine's."""
     path = directory / "plain.onnx"
-    onnx.save_model(build_graph(weights, config, interventions=False), str(path), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="plain.bin", size_threshold=1024)  # fmt: skip
+    onnx.save_model(
+        build_graph(weights, config, interventions=False),
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="plain.bin",
+        size_threshold=1024,
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = engine.threads
     options.inter_op_num_threads = 1
@@ -120,15 +131,24 @@ def test_texts_with_different_interventions_share_one_run(tiny, tokenizer):
     _, engine = tiny
     a, b = tokenizer.encode(TEXT), tokenizer.encode(OTHER)
     source = engine.trace(b)
-    patched = Intervention(ablate=frozenset({(1, 1)}),
-                           patch=(Patch.from_trace(source, "embed.sum", 2),
-                                  Patch.from_trace(source, "block0.attn.heads", 5, head=2)))  # fmt: skip
+    patched = Intervention(
+        ablate=frozenset({(1, 1)}),
+        patch=(
+            Patch.from_trace(source, "embed.sum", 2),
+            Patch.from_trace(source, "block0.attn.heads", 5, head=2),
+        ),
+    )
     prefix = engine.trace(a[:6], off((0, 3)))
     jobs = [(None, a), (None, a), (prefix, a[6:]), (None, b[:7]), (None, a)]
     interventions = [off((0, 1)), None, None, patched, patched]
     packed = engine.run_many(jobs, interventions)
-    alone = [engine.trace(a, off((0, 1))), engine.trace(a), engine.trace(a, off((0, 3))),
-             engine.trace(b[:7], patched), engine.trace(a, patched)]  # fmt: skip
+    alone = [
+        engine.trace(a, off((0, 1))),
+        engine.trace(a),
+        engine.trace(a, off((0, 3))),
+        engine.trace(b[:7], patched),
+        engine.trace(a, patched),
+    ]
     for got, want in zip(packed, alone, strict=True):
         assert got.ids == want.ids and got.intervention == want.intervention
         for name in want.names:
@@ -209,9 +229,14 @@ def test_intervened_and_clean_texts_waiting_together_share_one_run(graph_cache, 
     """GPT2's run queue packs what waits together, whatever each text's intervention."""
     gpt2 = GPT2(synthetic_model("tiny"), threads=1, cache_dir=graph_cache)
     source = gpt2.engine.trace(tokenizer.encode(OTHER))
-    asks = [(tokenizer.encode(TEXT), None), (tokenizer.encode(TEXT), off((0, 1), (1, 3))),
-            (tokenizer.encode("what a beautiful day"),
-             Intervention(patch=(Patch.from_trace(source, "block0.resid.out", 2),)))]  # fmt: skip
+    asks = [
+        (tokenizer.encode(TEXT), None),
+        (tokenizer.encode(TEXT), off((0, 1), (1, 3))),
+        (
+            tokenizer.encode("what a beautiful day"),
+            Intervention(patch=(Patch.from_trace(source, "block0.resid.out", 2),)),
+        ),
+    ]
     slot = threading.Lock()
     slot.acquire()  # the model is busy until every text waits
 
@@ -222,8 +247,10 @@ def test_intervened_and_clean_texts_waiting_together_share_one_run(graph_cache, 
 
     gpt2.gate = SimpleNamespace(slot=gate)  # a Gate (model/gpt2.py)
     results: dict[int, object] = {}
-    threads = [threading.Thread(target=lambda k=k, a=a: results.update({k: gpt2.trace(*a)}))
-               for k, a in enumerate(asks)]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda k=k, a=a: results.update({k: gpt2.trace(*a)}))
+        for k, a in enumerate(asks)
+    ]
     for t in threads:
         t.start()
     while len(gpt2._waiting) < len(asks):

@@ -88,14 +88,20 @@ def interventions(engine, tokenizer, config) -> dict[str, Intervention]:
     last = config.n_layer - 1
     return {
         "heads off": Intervention(ablate=frozenset({(0, 1), (last, 0), (last, config.n_head - 1)})),
-        "residual": Intervention(patch=(Patch.from_trace(source, "embed.sum", 3, 5),
-                                        Patch.from_trace(source, f"block{last - 1}.resid.out", 7))),
+        "residual": Intervention(
+            patch=(
+                Patch.from_trace(source, "embed.sum", 3, 5),
+                Patch.from_trace(source, f"block{last - 1}.resid.out", 7),
+            )
+        ),
         "a head's output": Intervention(
             ablate=frozenset({(0, 2)}),
-            patch=(Patch.from_trace(source, "block0.attn.heads", 4, 4, head=2),  # a head off, then patched
-                   Patch.from_trace(source, f"block{last - 1}.attn.heads", 6, 2, head=1)),
+            patch=(
+                Patch.from_trace(source, "block0.attn.heads", 4, 4, head=2),  # a head off, then patched
+                Patch.from_trace(source, f"block{last - 1}.attn.heads", 6, 2, head=1),
+            ),
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("kind", ["heads off", "residual", "a head's output"])

@@ -143,8 +143,12 @@ def test_a_filter_that_keeps_everything_draws_what_no_filter_draws(scores, tempe
     assert plain == walk(scores, temperature, scores.size, seed)
 
 
-@given(scores=SCORES, k=st.integers(1, 300), temperature=st.sampled_from([0.5, 1.0, 3.0]),
-       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+@given(
+    scores=SCORES,
+    k=st.integers(1, 300),
+    temperature=st.sampled_from([0.5, 1.0, 3.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
 @settings(max_examples=300, deadline=None)
 def test_top_k_keeps_the_k_highest_with_ties_to_the_lower_ids(scores, k, temperature, seed):
     k = min(k, scores.size)
