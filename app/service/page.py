@@ -24,7 +24,7 @@ from app.service.intervene import add_sweep
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import COMPARE, REFERENCE_PROMPTS, STEPS, TEMPERATURE, Parsed, State
-from app.views.ablation import before_after, lens_pairs, strip_view
+from app.views.ablation import before_after, head_switches, lens_pairs, overview_change, strip_view
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
 from app.views.heads import heads_view
@@ -170,6 +170,9 @@ def piece_context(
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
         "lens_pairs": lens_pairs(r.clean, trace, tok) if r.clean is not None else None,
+        # issue 17's hooks: a switch per head of the open block, the overview's line with heads off
+        "head_switches": head_switches(state, trace.config.n_head),
+        "overview_change": overview_change(r.clean, trace, state, tok) if r.clean is not None else None,
         "panel": panel,
         "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),

@@ -16,7 +16,7 @@ from app.state import MAX_ABLATE, State, heads_text
 from app.views.colour import diverging, sequential
 from app.views.format import MINUS, percent, short, show
 from app.views.links import Link, link
-from model import Sampling, Token, Trace
+from model import Sampling, Token, Trace, sample
 
 ROWS = 8  # candidates listed before/after
 
@@ -197,3 +197,41 @@ def before_after(
 def heads_listed(heads: Sequence[tuple[int, int]]) -> str:
     """Heads for a sentence: “block 3 head 5, block 7 head 1”."""
     return _(", ").join(_("block {block} head {head}").format(block=b, head=h) for b, h in heads)
+
+
+@dataclass(frozen=True)
+class HeadSwitch:
+    """A link switching one head of the open block off, or back on (the attention panel, the all-heads
+    grid)."""
+
+    block: int  # from 1
+    head: int
+    off: bool
+    link: Link
+
+
+def head_switches(state: State, n_head: int) -> list[HeadSwitch]:
+    """One switch per head of the open block (`state.layer`), in head order."""
+    b = state.layer
+    return [
+        HeadSwitch(b, h, is_off(state, b, h), toggle_link(state, b, h, "panel")) for h in range(1, n_head + 1)
+    ]
+
+
+@dataclass(frozen=True)
+class OverviewChange:
+    """The overview's line about heads switched off: the likeliest next tokens with the heads off, each
+    beside its probability with every head on, and the change."""
+
+    heads: str  # for a sentence: "block 1 head 2, block 2 head 3"
+    rows: list[ChangeRow]
+
+
+def overview_change(clean: Trace, trace: Trace, state: State, tok: Callable[[int], Token]) -> OverviewChange:
+    """The three likeliest next tokens with the heads off, and each one's probability with every head on
+    (temperature 1, no filter: the overview is drawn once for every sampling, so it shows the model's own
+    probabilities; the output panel shows them with the sampling controls)."""
+    before = sample(clean.logits, 1.0, None, None, order=clean.logit_order())
+    after = sample(trace.logits, 1.0, None, None, order=trace.logit_order())
+    rows = change_rows(before, after, tok, n=3)[:3]
+    return OverviewChange(heads=heads_listed(state.ablate), rows=rows)

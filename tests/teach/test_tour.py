@@ -44,6 +44,8 @@ def intervened(key: str, trace: Trace, st: dict[str, str], gpt2: GPT2) -> dict[s
         before, after = softmax(trace.logits)[top], softmax(cut.logits)[top]
         return {"block": b, "head": h, "before": before, "after": after}
     if key == "heads":
+        if len(ids) > Settings().sweep_tokens:
+            return {}  # no sweep for texts this long: the step says so
         sweep = gpt2.head_sweep(ids)
         b, h = divmod(int(np.argmax(np.abs(sweep.change))), trace.config.n_head)
         small = int((np.abs(sweep.change) < 0.01).sum())

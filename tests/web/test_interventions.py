@@ -89,6 +89,63 @@ def test_the_lens_shows_both_runs(client: TestClient, gpt2: GPT2) -> None:
     assert not parse(plain).all("section", id="ablation")
 
 
+def test_the_attention_panel_and_its_grid_switch_each_head_off_and_on(client: TestClient) -> None:
+    params = {"text": TEXT, "view": "attention", "layer": "2", "head": "3", "step": "probs", "ablate": "1.4"}
+    page = parse(client.get("/", params=params).text)
+    switch = page.one("p", data_block="2", data_head="3")
+    assert "off" not in switch["class"]
+    off = next(a for a in page.all("a", data_toggle="2.3") if a["class"] == "switch")
+    q = query(off["href"])
+    assert (
+        q["ablate"] == ["1.4,2.3"]
+        and q["view"] == ["attention"]
+        and q["layer"] == ["2"]
+        and q["head"] == ["3"]
+    )
+    toggles = [a for a in page.all("a", data_toggle="*") if "head-toggle" in a["class"]]
+    assert [a["data-toggle"] for a in toggles] == ["2.1", "2.2", "2.3", "2.4"]  # the all-heads grid
+    assert [query(a["href"])["ablate"] for a in toggles] == [[f"1.4,2.{h}"] for h in (1, 2, 3, 4)]
+    # following the panel's link: head 3 is off, its attention is zero, and the same places switch it on
+    after = client.get(off["href"].replace("&amp;", "&"))
+    assert after.status_code == 200
+    page = parse(after.text)
+    assert query(page.one("input", id="permalink")["value"])["ablate"] == ["1.4,2.3"]
+    switch = page.one("p", data_block="2", data_head="3")
+    assert "off" in switch["class"]
+    on = next(a for a in page.all("a", data_toggle="2.3") if a["class"] == "switch")
+    assert query(on["href"])["ablate"] == ["1.4"]
+    toggles = [a for a in page.all("a", data_toggle="*") if "head-toggle" in a["class"]]
+    assert [query(a["href"])["ablate"] for a in toggles] == [
+        ["1.4,2.1,2.3"],
+        ["1.4,2.2,2.3"],
+        ["1.4"],
+        ["1.4,2.3,2.4"],
+    ]
+    assert ["off" in a["class"] for a in toggles] == [False, False, True, False]
+    probs = client.get("/export/attention.json", params={**params, "ablate": "1.4,2.3"}).json()
+    assert not np.nan_to_num(np.array(probs["tables"][0]["values"], dtype=float)).any()
+
+
+def test_the_overview_shows_the_new_prediction_beside_the_original(client: TestClient) -> None:
+    page = parse(client.get("/", params={"text": TEXT, "ablate": "1.1,2.4", "top_k": "2"}).text)
+    items = page.all("li", data_id="*", data_before="*", data_change="*")
+    assert len(items) == 3
+    api = {"text": TEXT, "n": "50"}  # temperature 1 and no filter: the model's own probabilities
+    before = {c["id"]: c["prob"] for c in client.get("/api/predict", params=api).json()["top"]}
+    after_top = client.get("/api/predict", params={**api, "ablate": "1.1,2.4"}).json()["top"]
+    after = {c["id"]: c["prob"] for c in after_top}
+    assert [int(i["data-id"]) for i in items] == [
+        c["id"] for c in after_top[:3]
+    ]  # the likeliest with heads off
+    for item in items:
+        token = int(item["data-id"])
+        assert float(item["data-before"]) == pytest.approx(before[token], abs=1e-12)
+        assert float(item["data-after"]) == pytest.approx(after[token], abs=1e-12)
+        assert float(item["data-change"]) == pytest.approx(after[token] - before[token], abs=1e-12)
+    assert "With block 1 head 1, block 2 head 4 switched off" in page.all_text
+    assert not parse(client.get("/", params={"text": TEXT}).text).all("li", data_change="*")
+
+
 def test_the_panels_show_the_run_with_the_heads_off(client: TestClient) -> None:
     r = client.get(
         "/export/attention.json",
@@ -139,7 +196,9 @@ def test_the_heads_panel_is_the_sweep_and_each_square_switches_its_head(
     assert int(summary["data-token"]) == sweep.token and float(summary["data-prob"]) == pytest.approx(
         sweep.prob
     )
-    movers = [(int(m["data-block"]), int(m["data-head"])) for m in page.all("li", data_change="*")]
+    movers = [
+        (int(m["data-block"]), int(m["data-head"])) for m in page.all("li", data_block="*", data_change="*")
+    ]
     order = np.argsort(-np.abs(sweep.change), axis=None, kind="stable")[:5]
     assert movers == [(int(k) // 4 + 1, int(k) % 4 + 1) for k in order]
     csv = client.get("/export/heads.csv", params={"text": TEXT}).text.splitlines()
