@@ -94,11 +94,13 @@ def make_templates() -> jinja2.Environment:
     figures_css = STATIC_DIR / "figures.css"
     motion_css = STATIC_DIR / "motion.css"
     interventions_css = STATIC_DIR / "interventions.css"
+    weights_css = STATIC_DIR / "weights.css"
     env.globals.update(
         css_url=f"/static/style.css?v={asset_version(css)}",
         figures_css_url=f"/static/figures.css?v={asset_version(figures_css)}",
         motion_css_url=f"/static/motion.css?v={asset_version(motion_css)}",
         interventions_css_url=f"/static/interventions.css?v={asset_version(interventions_css)}",
+        weights_css_url=f"/static/weights.css?v={asset_version(weights_css)}",
         html_lang=i18n.html_lang,
         htmx_url=f"{HTMX_URL}?v={asset_version(HTMX_FILE)}",
         htmx_config=HTMX_CONFIG,
@@ -143,7 +145,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
     app.state.templates = make_templates()
     app.state.site = Site.make(serving, settings, app.state.templates) if serving is not None else None
 
-    from app.routes import api, export, pages
+    from app.routes import api, export, pages, weights
 
     @app.get(HTMX_URL, include_in_schema=False)
     def htmx() -> FileResponse:
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None, serving: Serving | None = None)
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(weights.router)
     app.include_router(export.router)
     docs.install(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -25,7 +25,7 @@ REFERENCE_PROMPTS = (
     "On the deserted planet they discovered a",
     "IEEE VIS conference highlights the",
 )
-VIEWS = ("embedding", "attention", "mlp", "residual", "heads")  # the detail panels
+VIEWS = ("embedding", "attention", "mlp", "residual", "kv", "heads")  # the detail panels
 COMPARE = "compare"  # view=compare: two prompts side by side (app/service/compare.py), not a detail panel
 # The attention panel's walk-through, in the order GPT-2 computes it. One vocabulary: the URL's `step=`, the
 # panel's tabs, the tour's attention steps (app/views/tour.py) and the tensors they show (block{i}.q|k|v,
@@ -68,6 +68,7 @@ class State:
     view: str = "attention"
     step: str = "qkv"
     expand: bool = False
+    weights: bool = False  # the open panel shows the weight slices that made its numbers
     present: bool = False
     lang: str = ""  # "" when the URL does not choose one (the browser's Accept-Language decides)
     tour: int | None = None  # the guided tour's step, counted from 1
@@ -131,6 +132,8 @@ def _encode_all(s: State) -> dict[str, str]:
         out["gen_for"] = text_digest(s.text)
     if s.expand:
         out["expand"] = "1"
+    if s.weights:
+        out["weights"] = "1"
     if s.present:
         out["present"] = "1"
     if s.tour is not None:
@@ -145,7 +148,7 @@ SAMPLING = ("temperature", "top_k", "top_p", "seed")
 # the URL's parameter order, and how a changed control is written (None: left out of the URL)
 ORDER: tuple[str, ...] = ("text", "model", "layer", "head", *SAMPLING, "view", "step", "token", "ablate")
 ORDER += ("text2", "patch", "gen")
-ORDER += ("gen_for", "expand", "present", "tour", "lang")
+ORDER += ("gen_for", "expand", "weights", "present", "tour", "lang")
 _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "model": str,
     "layer": str,
@@ -161,6 +164,7 @@ _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "text2": lambda v: v or None,
     "patch": lambda v: None if v is None else f"{v[0]}.{v[1]}",
     "expand": lambda v: "1" if v else None,
+    "weights": lambda v: "1" if v else None,
     "present": lambda v: "1" if v else None,
     "tour": lambda v: None if v is None else str(v),
     "lang": lambda v: v or None,
@@ -434,6 +438,7 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         view=view,
         step=step,
         expand=_flag(query.get("expand")),
+        weights=_flag(query.get("weights")),
         present=_flag(query.get("present")),
         lang=lang,
         tour=tour,

@@ -15,6 +15,7 @@ import numpy as np
 
 from model.cache import TraceCache
 from model.intervention import Intervention, Patch
+from model.mapped import MappedWeights, mapped_weights
 from model.runtime import Engine
 from model.sources import LoadedModel
 from model.tokenizer import Token
@@ -83,6 +84,11 @@ class GPT2:
         self._lock = threading.Lock()
         self.runs = 0  # model runs
         self.texts = 0  # texts they traced (more than runs when texts waited together)
+
+    @property
+    def weights_on_disk(self) -> MappedWeights:
+        """The weights as the graph on disk holds them, read a slice at a time (model/mapped.py)."""
+        return mapped_weights(self.engine.graph_file, self.config)
 
     def self_check(self) -> None:
         """One short trace outside the cache, whose logits the engine checks (NaN: the graph is built again

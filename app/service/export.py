@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -28,6 +28,8 @@ from app.views.numbers import clean_logits_table, panel_tables, table_names, to_
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import fan_view, layout, overview_view
 from app.views.tokens import chip_groups, chips
+from app.views.weight_numbers import weight_data_tables
+from app.views.weights import WEIGHT_VIEWS, weights_view
 
 FORMATS = {
     "svg": "image/svg+xml",
@@ -58,11 +60,14 @@ def figures_css() -> str:
 def filename(panel: str, state: State, fmt: str, tensor: str | None) -> str:
     """e.g. glassbox-attention-block2-head3-probs.svg: says what the file shows."""
     parts = ["glassbox", panel]
-    if panel in ("attention", "mlp", "residual", "overview"):
+    if panel == "weights":
+        parts.append(state.view)
+    shown = state.view if panel == "weights" else panel  # the weights name the panel they are behind
+    if shown in ("attention", "mlp", "residual", "overview", "kv"):
         parts.append(f"block{state.layer}")
-    if panel in ("attention", "overview"):
+    if shown in ("attention", "overview", "kv"):
         parts.append(f"head{state.head}")
-    if panel == "attention":
+    if shown == "attention":
         parts.append(state.step)
     if tensor:
         parts.append(re.sub(r"[^A-Za-z0-9.]+", "_", tensor).strip("_"))
@@ -94,6 +99,9 @@ def _export(
             add_sweep(site.serving.gpt2, site.sweeps, r, panel)
             if r.sweep is None:
                 raise ExportRefused(r.sweep_problem)
+        if panel == "weights" and r.state.view not in WEIGHT_VIEWS:
+            raise ExportRefused(f"the {r.state.view} panel shows no weights; they are behind "
+                                f"{', '.join(WEIGHT_VIEWS)} (view=…)")  # fmt: skip
         if fmt in ("csv", "json"):
             content = numbers(site, panel, fmt, r, tensor)
         else:
@@ -117,6 +125,10 @@ def views_of(site: Site, panel: str, r: Run) -> dict[str, Any]:
         views["output"] = output_view(r.trace, state, draw(r.trace, state), tok)
     elif panel == "lens":
         views["lens"] = lens_view(r.trace, state, tok, r.step_logits)
+    elif panel == "weights":
+        views["weights"] = weights_view(
+            r.trace, replace(state, weights=True), site.serving.gpt2.weights_on_disk, tok
+        )
     else:
         views["panel"] = detail_panel(r, state, tok, panel)
     return views
@@ -143,6 +155,8 @@ def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> byt
     if panel == "heads":
         assert r.sweep is not None
         tables = [sweep_table(r.sweep, tok)]
+    elif panel == "weights":
+        tables = weight_data_tables(r.trace, state, serving.gpt2.weights_on_disk, tok)
     else:
         tables = panel_tables(panel, r.trace, state, draw(r.trace, state), tok)
     if panel == "output" and r.clean is not None:  # heads switched off: the run with all on, too

@@ -28,6 +28,7 @@ from app.views.ablation import before_after, head_switches, lens_pairs, overview
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
 from app.views.heads import heads_view
+from app.views.kv import kv_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
 from app.views.numbers import table_names
@@ -36,7 +37,9 @@ from app.views.overview import Fan, fan_view, layout, overview_view
 from app.views.residual import residual_view
 from app.views.tokens import chip_groups, chips, end_of_text_note
 from app.views.tour import Tour, link_to, tour_target, tour_view
+from app.views.weights import weights_view
 from model import Sampling, Token
+from model.mapped import MappedWeights
 
 # The detail panels, by the name the URL gives them (`view=`).
 DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
@@ -45,9 +48,10 @@ DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
     "mlp": mlp_view,
     "residual": residual_view,
     "heads": heads_view,  # with the run's sweep: see `detail_panel`
+    "kv": kv_view,
 }
 # the controls a tour step sets: a URL that gives none of them gets the step's own
-TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "top_k", "top_p"})
+TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "weights", "top_k", "top_p"})
 TOUR_CONTROLS |= {"ablate", "text2"}
 # The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
 # language, and shared by every student who opens them (their links carry each student's own controls).
@@ -67,7 +71,8 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             opened = tour_target(r.trace, r.state, r.state.tour)
             if opened.view == COMPARE:  # the step about patching: two prompts, a page of their own
                 return compare_page(site, replace(parsed, state=opened), lang, target, base)
-            if opened.ablate != r.state.ablate:  # a step that switches a head off (or back on): run again
+            if opened.ablate != r.state.ablate or opened.gen != r.state.gen:
+                # a step that switches a head off (or back on), or generates a token: run again
                 r = run(site.serving, replace(parsed, state=opened, action=None), *limits)
             r.state = opened
         url = r.state.url()
@@ -150,8 +155,9 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
 
 
 def piece_context(
-    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None
-) -> dict[str, Any]:
+    r: Run, state: State, fan: Fan | Markup, tok: Callable[[int], Token], tour: Tour | None,
+    stored: MappedWeights,
+) -> dict[str, Any]:  # fmt: skip
     """What the pieces print, for `state`."""
     trace = r.trace
     assert trace is not None
@@ -174,6 +180,7 @@ def piece_context(
         "head_switches": head_switches(state, trace.config.n_head),
         "overview_change": overview_change(r.clean, trace, state, tok) if r.clean is not None else None,
         "panel": panel,
+        "weights": weights_view(trace, state, stored, tok),
         "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
     }
@@ -199,17 +206,18 @@ def pieces(site: Site, r: Run, s: Sampling, tour: Tour | None) -> dict[str, Mark
     assert r.trace is not None
     env = site.templates
     tok = site.serving.gpt2.tokenizer.token
+    stored = site.serving.gpt2.weights_on_disk
     state = r.state
     fan = fan_view(state, s, tok, layout(r.trace.n_tokens))
     kept = site.pieces
     if tour is not None or kept is None or MARK in state.text or r.sweep_busy:
-        ctx = piece_context(r, state, fan, tok, tour)
+        ctx = piece_context(r, state, fan, tok, tour, stored)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
     mark = marked(state)
 
     def draw_marked() -> dict[str, str]:
-        ctx = piece_context(r, mark, Markup(FAN_HOLE), tok, None)
+        ctx = piece_context(r, mark, Markup(FAN_HOLE), tok, None, stored)
         return {name: env.get_template(f"{name}.html").render(ctx) for name in PIECES}
 
     drawn = kept.get((i18n.current(), mark), draw_marked)

@@ -12,7 +12,9 @@ from app.state import State
 from app.views.format import Table, num, short, show, table
 from app.views.heatmap import Heatmap, heatmap
 from app.views.memo import memo
+from app.views.motion import Player, player
 from app.views.tokens import selected_index
+from app.views.vectors import WorkedLine, vector
 from model import Token, Trace
 
 DIMS = 16  # how many of the C numbers per vector are drawn (the table and the API have them all)
@@ -39,6 +41,9 @@ class Embedding:
     rows: list[TokenRow]
     tables: list[Table]
     example: str  # one worked number for the selected token
+    player: Player  # the sum, played: the token's row, its position's row, then the sum number by number
+    sum_steps: list[WorkedLine]  # the played sum, line by line
+    selected: str  # the selected token, quoted
 
 
 def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Embedding:
@@ -92,6 +97,18 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
         )
         for name in names
     ]
+    me = f"“{show(tok(trace.ids[chosen]).label)}”"
+    picked = [trace[name][chosen, :dims] for name in names]  # [dims] each: the selected token's three rows
+    top = float(max(np.abs(r).max() for r in picked)) or 1.0
+    c = cfg.n_embd
+    sum_steps = [
+        WorkedLine("", vector(names[0], picked[0], total=c, scale=top, cls="frame f0 slide",
+                        caption=_("the token table's row {id}").format(id=trace.ids[chosen])), "frame f0"),
+        WorkedLine("+", vector(names[1], picked[1], total=c, scale=top, cls="frame f1 slide",
+                         caption=_("the position table's row {row}").format(row=chosen)), "frame f1"),
+        WorkedLine("=", vector(names[2], picked[2], total=c, scale=top, frames=(2, "drop"),
+                         caption=_("their sum, number by number")), "frame f2"),
+    ]  # fmt: skip
     t, p, total = (float(trace[name][chosen, 0]) for name in names)
     example = _("For {tok} at position {pos}, dimension 0: {t} + {p} = {total}.").format(
         tok=f"“{show(tok(trace.ids[chosen]).label)}”",
@@ -111,4 +128,7 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
         rows=rows,
         tables=tables,
         example=example,
+        player=player("emb-sum", _("the embedding sum of {tok}").format(tok=me), 2 + dims),
+        sum_steps=sum_steps,
+        selected=me,
     )

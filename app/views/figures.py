@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from app.i18n import _
 from app.views.format import short
-from app.views.heatmap import Label
+from app.views.heatmap import Label, heatmap
 from app.views.output import LensStep, Output
 from app.views.tokens import ChipGroup
 
@@ -328,6 +330,21 @@ def panel_figure(panel: str, views: dict[str, Any], subtitle: str) -> Figure:
         )
         d = Drawing("bars", bars, bars.width, bars.height, "", "logits", _("the likeliest next tokens"))
         return layout([d], _("Output: the next token"), subtitle, note)
+    if panel == "kv":
+        k = views["panel"]
+        drawings = [
+            Drawing("heatmap", part.map, part.map.width, part.map.height, f"{what} · {part.title}",
+                    part.map.name, part.title)
+            for what, parts in ((_("keys"), k.drawn.keys), (_("values"), k.drawn.values))
+            for part in parts
+        ]  # fmt: skip
+        title = _("KV cache · block {block} · head {head}").format(block=k.layer, head=k.head)
+        note = _("the first {dims} of {d} numbers per token; {scale}").format(
+            dims=k.dims, d=k.head_dim, scale=k.drawn.keys[0].map.note
+        )
+        return layout(drawings, title, subtitle, note)
+    if panel == "weights":
+        return weights_figure(views["weights"].drawn, subtitle)
     if panel == "lens":
         lens = lens_chart(views["lens"].steps)
         note = _("temperature 1, no filter")
@@ -344,3 +361,24 @@ def panel_figure(panel: str, views: dict[str, Any], subtitle: str) -> Figure:
         note = note.format(scale=hp.map.note)
         return layout([d], title, subtitle, note)
     raise ValueError(panel)
+
+
+def weights_figure(w: Any, subtitle: str) -> Figure:
+    """The weights behind a panel (app/views/weights.py's Drawn): each matrix's drawn corner, and LayerNorm's
+    gamma and β as two rows."""
+    drawings = [
+        Drawing("heatmap", p.matrix, p.matrix.width, p.matrix.height, p.title, p.matrix.name, p.title)
+        for p in w.products
+    ]
+    drawings += [
+        Drawing("heatmap", r.matrix, r.matrix.width, r.matrix.height, r.title, r.matrix.name, r.title)
+        for r in w.rows
+    ]
+    for g in w.gains:
+        rows = np.array([[float(sq.value) for sq in v.squares] for v in (g.gamma, g.beta)])
+        cols = [str(sq.index) for sq in g.gamma.squares]
+        names = ["\u03b3", "\u03b2"]  # gamma, beta
+        m = heatmap(g.name, rows, row_labels=names, col_labels=cols, cell=26, numbers=True, left=24, top=18)
+        drawings.append(Drawing("heatmap", m, m.width, m.height, g.title, f"{g.name}.gamma|beta", g.title))
+    return layout(drawings, w.title, subtitle, _("a corner of each weight; the CSV and JSON exports have the "
+                                                 "slices whole"))  # fmt: skip

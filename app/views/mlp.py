@@ -15,10 +15,13 @@ from app.views.format import MINUS, exact, num, short, show
 from app.views.heatmap import Label
 from app.views.links import Link, link
 from app.views.memo import memo
+from app.views.motion import Player, player
 from app.views.tokens import selected_index
+from app.views.vectors import WorkedLine, vector
 from model import Token, Trace
 
 TOP_NEURONS = 5
+SHOWN_NEURONS = 4  # the MLP's steps and weights show this many most active neurons, and as many squashed ones
 GELU_RANGE = 4.0  # the plot spans -4 … 4 on both axes' input side
 BINS = 32
 
@@ -72,11 +75,22 @@ class Mlp:
     plot_label: str
     selected_label: str
     blocks: list[tuple[int, Link, bool]]
+    player: Player  # the MLP played for the selected token: expand, GELU, project
+    lines: list[WorkedLine]
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """GPT-2's GELU (the tanh approximation)."""
     return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def shown_neurons(trace: Trace, b: int, i: int) -> list[int]:
+    """The neurons whose numbers the MLP's steps and weights show for token i of block b: its most active
+    after GELU, then those GELU squashes most (the most negative inputs)."""
+    act, pre = trace[f"block{b}.mlp.act"][i], trace[f"block{b}.mlp.pre"][i]  # [4C] each
+    top = [int(j) for j in np.argsort(-act, kind="stable")[:SHOWN_NEURONS]]
+    low = [int(j) for j in np.argsort(pre, kind="stable")[: 2 * SHOWN_NEURONS] if int(j) not in top]
+    return top + low[:SHOWN_NEURONS]
 
 
 def _plot(pre: np.ndarray, act: np.ndarray, top: np.ndarray) -> Plot:
@@ -147,6 +161,30 @@ def _neurons(trace: Trace, b: int, chosen: int) -> tuple[list[list[Neuron]], lis
     return neurons, active, [num(v) for v in out], plot
 
 
+def _lines(trace: Trace, b: int, i: int) -> list[WorkedLine]:
+    """The selected token's MLP as lines that play: its normalised vector, the shown neurons' inputs (expand),
+    their GELU outputs, and the first numbers of the MLP's output (project)."""
+    p = f"block{b}"
+    neurons = shown_neurons(trace, b, i)
+    k = len(neurons)
+    c = trace.config.n_embd
+    dims = min(2 * SHOWN_NEURONS, c)
+    pre, act = trace[f"{p}.mlp.pre"][i, neurons], trace[f"{p}.mlp.act"][i, neurons]
+    both = float(np.abs(pre).max()) or 1.0  # one colour scale, so GELU's squashing shows
+    return [
+        WorkedLine("", vector(f"{p}.ln2", trace[f"{p}.ln2"][i, :dims], total=c, cls="frame f0 slide",
+                        caption=_("the normalised vector")), "frame f0"),
+        WorkedLine(f"× W {chr(0x2192)}", vector(f"{p}.mlp.pre", pre, indices=neurons, total=4 * c, scale=both,  # noqa: RUF001
+             frames=(1, "drop"), caption=_("neuron inputs: the most active and the most negative")),
+             "frame f1", _("expand")),
+        WorkedLine("GELU", vector(f"{p}.mlp.act", act, indices=neurons, total=4 * c, scale=both,
+             frames=(1 + k, "drop"), caption=_("the same neurons after GELU")), f"frame f{1 + k}"),
+        WorkedLine(f"× W {chr(0x2192)}", vector(f"{p}.mlp.out", trace[f"{p}.mlp.out"][i, :dims], total=c,  # noqa: RUF001
+             frames=(1 + 2 * k, "drop"), caption=_("the MLP's output: back to the stream's width")),
+             f"frame f{1 + 2 * k}", _("project")),
+    ]  # fmt: skip
+
+
 def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
     """Top neurons per token in block `state.layer`, and GELU applied to the selected token."""
     cfg = trace.config
@@ -155,6 +193,7 @@ def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
     chosen = selected_index(state, n)
     neurons, active, out_norm, plot = memo(trace, ("mlp", b, chosen), lambda: _neurons(trace, b, chosen))
     hidden = trace[f"block{b}.mlp.act"].shape[1]
+    lines = memo(trace, ("mlp-lines", b, chosen), lambda: _lines(trace, b, chosen))
     rows = [
         NeuronRow(
             position=i + 1,
@@ -180,4 +219,10 @@ def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:
         plot_label=_("GELU curve with the selected token's neuron inputs"),
         selected_label=show(tok(trace.ids[chosen]).label),
         blocks=[(i + 1, link(state, "panel", layer=i + 1), i == b) for i in range(cfg.n_layer)],
+        player=player(
+            "mlp-steps",
+            _("the MLP of {tok}").format(tok=f"“{show(tok(trace.ids[chosen]).label)}”"),
+            1 + 2 * len(lines[1].vector.squares) + len(lines[3].vector.squares),
+        ),
+        lines=lines,
     )

@@ -18,9 +18,22 @@ from app.i18n import _
 from app.state import State
 from app.views.residual import stages
 from app.views.tokens import selected_index
+from app.views.weights import weight_tables
 from model import GPT2Config, Sampling, Token, Trace
 
-PANELS = ("overview", "tokens", "embedding", "attention", "mlp", "residual", "output", "lens", "heads")
+PANELS = (
+    "overview",
+    "tokens",
+    "embedding",
+    "attention",
+    "mlp",
+    "residual",
+    "output",
+    "lens",
+    "kv",
+    "weights",
+    "heads",
+)
 TOP_ROWS = 10  # next-token candidates listed, as in the output panel
 Cell = str | int | float
 
@@ -63,6 +76,10 @@ def table_names(panel: str, state: State, cfg: GPT2Config) -> list[str]:
         return ["lens.logits"]
     if panel == "heads":
         return ["head_sweep"]
+    if panel == "kv":
+        return [f"{b}.k", f"{b}.v"]
+    if panel == "weights":  # the weights behind the open panel (app/views/weight_numbers.py)
+        return weight_tables(state, cfg)
     raise ValueError(panel)
 
 
@@ -197,6 +214,12 @@ def panel_tables(
         return tables
     if panel == "output":
         return [_logits_table(trace, s, tok, ["logits", "logits/temperature", "prob_all", "prob"])]
+    if panel == "kv":
+        generated = min(len(state.gen), n - 1)
+        desc = _("{head}; one row per token, the first {p} from the prompt, then {g} generated").format(
+            head=head, p=n - generated, g=generated
+        )
+        return [_per_token(f"{p}.{x}", trace[f"{p}.{x}"][h], desc, trace, tok) for x in ("k", "v")]
     if panel == "lens":
         lens_rows = trace.lens(1)
         return [

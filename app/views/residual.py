@@ -10,11 +10,13 @@ import numpy as np
 from app.i18n import _
 from app.state import State
 from app.views.colour import SELECTED, STREAM
-from app.views.format import exact, num, short, show
+from app.views.format import MINUS, TIMES, exact, num, short, show
 from app.views.heatmap import Label
 from app.views.links import Link, link
 from app.views.memo import memo
+from app.views.motion import Player, player
 from app.views.tokens import selected_index
+from app.views.vectors import WorkedLine, vector
 from model import Token, Trace
 
 
@@ -77,6 +79,9 @@ class Residual:
     table_rows: list[tuple[str, list[str], bool]]
     selected_label: str
     epsilon: str
+    player: Player  # LayerNorm played for the selected token: centre, scale, gain and bias
+    lines: list[WorkedLine]
+    ln_name: str  # the LayerNorm it plays (block{i}.ln1)
 
 
 def stages(n_layer: int) -> list[tuple[str, str]]:
@@ -145,6 +150,41 @@ def _growth(norms: np.ndarray, labels: list[str], chosen: int, layer: int) -> Gr
     return Growth(w, h, lines, x_ticks, y_ticks, grid, log, left, w - right, sx(2 * layer), h - 24)
 
 
+DIMS = 16  # numbers of a vector the played LayerNorm shows
+
+
+def _lines(trace: Trace, ln: str, reads: str, i: int) -> list[WorkedLine]:
+    """LayerNorm `ln` on token i, its first DIMS numbers: the stream it reads, minus the mean (centre),
+    divided by the standard deviation (scale), then its output, which the learned gain and bias made."""
+    cfg = trace.config
+    c = cfg.n_embd
+    x = trace[reads][i].astype(np.float64)  # [C]
+    mean, std = float(x.mean()), float(np.sqrt(x.var() + cfg.layer_norm_epsilon))
+    dims = min(DIMS, c)
+    centred = x - mean
+    line = [
+        vector(reads, x[:dims], total=c, cls="frame f0 slide", caption=_("the stream it reads")),
+        vector(f"{reads} {MINUS} mean", centred[:dims], total=c, cls="frame f1 slide",
+               caption=_("centred: the mean subtracted")),
+        vector("(…) ÷ std", centred[:dims] / std, total=c, cls="frame f2 slide",
+               caption=_("scaled: divided by the standard deviation")),
+        vector(ln, trace[ln][i, :dims], total=c, cls="frame f3 slide",
+               caption=_("its output: times the learned gain γ, plus the learned bias β")),  # noqa: RUF001
+    ]  # fmt: skip
+    return [
+        WorkedLine("", line[0], "frame f0"),
+        WorkedLine(f"{MINUS} {_paren(mean)}", line[1], "frame f1", _("mean")),
+        WorkedLine(f"÷ {num(std, 3)}", line[2], "frame f2", _("std")),
+        WorkedLine(f"{TIMES} \u03b3 + \u03b2", line[3], "frame f3"),  # times gamma plus beta
+    ]
+
+
+def _paren(x: float) -> str:
+    """A number after an operator: a negative one in parentheses."""
+    text = num(x, 3)
+    return f"({text})" if text.startswith(MINUS) else text
+
+
 def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Residual:
     """LayerNorm statistics around block `state.layer`, and residual growth over all blocks."""
     cfg = trace.config
@@ -179,6 +219,8 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
             for i in range(n)
         ]
         norms_ln.append(LayerNormStats(name, titles[name], read[name], stats))
+    ln1 = f"block{b}.ln1"
+    lines = memo(trace, ("ln-lines", b, chosen), lambda: _lines(trace, ln1, read[ln1], chosen))
     names = stages(cfg.n_layer)
     norms = memo(
         trace,
@@ -207,4 +249,11 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         table_rows=rows,
         selected_label=show(tok(trace.ids[chosen]).label),
         epsilon=num(cfg.layer_norm_epsilon),
+        player=player(
+            "ln-steps",
+            _("LayerNorm {name} on {tok}").format(name=ln1, tok=f"“{show(tok(trace.ids[chosen]).label)}”"),
+            len(lines),
+        ),
+        lines=lines,
+        ln_name=ln1,
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.i18n import N_, _
 from app.state import State
-from app.views import tour_attention, tour_intervene, tour_output, tour_text
+from app.views import tour_attention, tour_intervene, tour_output, tour_text, tour_watch
 from app.views.links import Link, link
 from app.views.tour_say import Say, Square, Told
 from model import Sampling, Token, Trace
@@ -27,13 +27,16 @@ from model import Sampling, Token, Trace
 class Opens:
     """What a tour step opens: its panel and attention step, whether on the tour's example (the block, head
     and token with the strongest attention to an earlier word), the expanded overview, and the sampling
-    filter it is about ("" leaves the student's, "none" clears both, "top-k" or "top-p" sets one)."""
+    filter it is about ("" leaves the student's, "none" clears both, "top-k" or "top-p" sets one); the
+    panel's weights; whether it first generates a token (the greedy one, unless the student has some)."""
 
     view: str = "attention"
     step: str = "qkv"
     example: bool = False
     expand: bool = False
     sampling: str = ""
+    weights: bool = False
+    generate: bool = False
     ablate: bool = False  # switch the example head off
 
 
@@ -54,7 +57,8 @@ def on_example(step: str = "qkv", view: str = "attention", expand: bool = False)
     return Opens(view, step, example=True, expand=expand)
 
 
-text, attention, output, intervene = tour_text, tour_attention, tour_output, tour_intervene
+text, attention, output, watch = tour_text, tour_attention, tour_output, tour_watch
+intervene = tour_intervene
 TOUR: tuple[TourStep, ...] = (
     TourStep("model", N_("What a language model does"), "overview", Opens(), text.model),
     TourStep("tokens", N_("Tokens and ids"), "tokens", Opens(), text.tokens),
@@ -81,6 +85,7 @@ TOUR: tuple[TourStep, ...] = (
         "sampling", N_("Sampling and the generation loop"), "output", Opens(sampling="top-p"), output.sampling
     ),
     TourStep("lens", N_("The logit lens"), "lens", Opens(), output.lens),
+    # doing something to the model: a head switched off, which heads matter, a vector patched
     TourStep(
         "ablate",
         N_("Switching a head off"),
@@ -90,6 +95,16 @@ TOUR: tuple[TourStep, ...] = (
     ),
     TourStep("heads", N_("Which heads matter"), "panel", Opens("heads"), intervene.heads),
     TourStep("patch", N_("Patching one vector"), "patch", Opens("compare"), intervene.patch),
+    # watching the math happen: attention played, the weights at work, the cache that Generate fills
+    TourStep("watch-attention", N_("Watch attention happen"), "panel", on_example("scores"), watch.watch),
+    TourStep(
+        "weights",
+        N_("A weight matrix at work"),
+        "panel",
+        Opens("attention", "qkv", example=True, weights=True),
+        watch.weights,
+    ),
+    TourStep("kv-cache", N_("The KV cache"), "panel", Opens("kv", generate=True), watch.kv_cache),
 )
 TOUR_STEPS = len(TOUR)
 TOP_K, TOP_P = 5, 0.9  # what the top-k and top-p steps set when the student has not
@@ -161,7 +176,10 @@ def tour_target(trace: Trace, state: State, number: int, example: Focus | None =
     bare `tour=N` link and the Next button show the same view. Sampling controls are set only by the steps
     about them, and a top-k or top-p the student chose is kept."""
     opens = TOUR[number - 1].opens
-    focus: dict[str, object] = {"view": opens.view, "layer": 1, "head": 1, "step": opens.step, "token": None}
+    focus: dict[str, object] = {"view": opens.view, "layer": 1, "head": 1, "step": opens.step, "token": None,
+                                "weights": opens.weights}  # fmt: skip
+    if opens.generate and not state.gen:  # the cache after one Generate: the greedy next token
+        focus["gen"] = (int(trace.logit_order()[0]),)
     if opens.example:
         f = example or attention_focus(trace)
         focus.update(layer=f.block + 1, head=f.head + 1, token=f.query + 1)

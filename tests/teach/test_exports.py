@@ -17,6 +17,7 @@ from app.png import MONO, SANS
 from app.state import State
 from app.views.numbers import PANELS, table_names
 from model import GPT2
+from model.weights import synthetic_weights
 from tests.teach.conftest import query_of
 from tests.web.conftest import parse
 
@@ -79,6 +80,14 @@ def expected_table(panel: str, name: str, gpt2: GPT2) -> np.ndarray:
         }.get(name, np.empty((10, 2)))  # logits: the 10 likeliest, logit and probability
     if panel == "tokens":
         return np.array(trace.ids).reshape(-1, 1)
+    if panel == "weights":  # behind the attention panel's probs step: head 3's columns of w_q, b_q, w_k, b_k
+        w = synthetic_weights(gpt2.config, 0)
+        d = gpt2.config.head_dim
+        k = {"q": 0, "k": 1}[name.split("_")[-1]]
+        cols = slice((k * gpt2.config.n_head + 2) * d, (k * gpt2.config.n_head + 3) * d)
+        if ".w_" in name:
+            return w["h.1.attn.c_attn.weight"][:, cols]
+        return w["h.1.attn.c_attn.bias"][cols].reshape(1, -1)
     if panel == "lens":
         return np.array([[r.probs[0]] for r in trace.lens(1)])
     if panel == "output":
@@ -106,7 +115,8 @@ def test_csv_columns_match_the_tensor(client: TestClient, gpt2: GPT2, panel: str
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         header, *body = list(csv.reader(io.StringIO(r.text)))
         assert all(len(row) == len(header) for row in body)
-        labels = 1 if panel == "heads" else 3  # columns of row labels: the block; else position, token, id
+        # columns of row labels: the block (heads), a weight's row number; else place, token and id
+        labels = {"heads": 1, "weights": 1}.get(panel, 3)
         values = np.array([[float(v) for v in row[labels:]] for row in body])
         want = expected_table(panel, name, gpt2)
         assert values.shape == want.shape, name  # one row per token (or candidate, or block), one column each

@@ -119,6 +119,14 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
         act, pre = trace[f"{p}.mlp.act"][i], trace[f"{p}.mlp.pre"][i]
         top = int(np.argmax(act))
         return {"active": int((act > 0.5).sum()), "neuron": top, "pre": pre[top], "act": act[top]}
+    if key == "watch-attention":
+        assert cell is not None and cell[0] == i
+        return {"row": i + 1, "score": trace[f"{p}.attn.scores"][h, i, cell[1]]}
+    if key == "weights":
+        return {"width": cfg.n_embd, "x0": trace[f"{p}.ln1"][i, 0], "q": trace[f"{p}.q"][h, i, 0]}
+    if key == "kv-cache":  # `trace` has the generated token
+        k0 = trace["block0.k"][0, n - 1, 0]
+        return {"computed": 3 * cfg.n_embd * cfg.n_layer, "cached": n - 1, "k0": k0}
     if key == "blocks":
         change = []
         for k in range(cfg.n_layer):
@@ -186,10 +194,13 @@ def test_every_step_quotes_the_traces_numbers(client: TestClient, gpt2: GPT2, te
         sentences = [" ".join(s.split()) for s in _texts(r.text, "tour-text")]
         assert 2 <= len(sentences) <= 4, (key, sentences)
         cell = tuple(int(x) - 1 for x in card["data-cell"].split(",")) if "data-cell" in card else None
+        told = trace
+        if TOUR[number - 1].opens.generate:  # the step generates the greedy next token first
+            told = gpt2.trace([*trace.ids, int(trace.logit_order()[0])])
         if key in ("ablate", "heads", "patch"):
             want = intervened(key, trace, page_state(page), gpt2)
         else:
-            want = expected(key, trace, page_state(page), cell)  # type: ignore[arg-type]
+            want = expected(key, told, page_state(page), cell)  # type: ignore[arg-type]
         got = {
             k.removeprefix("data-"): float(v)
             for k, v in card.items()
