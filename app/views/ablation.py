@@ -8,6 +8,7 @@ without and with the same `ablate=`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from app.views.links import Link, link
 from model import Sampling, Token, Trace, sample
 
 ROWS = 8  # candidates listed before/after
+BAR = 32  # the lens pairs' bars (px at 100%): two runs side by side fit the lens panel's column
 
 
 def toggled(state: State, block: int, head: int) -> tuple[tuple[int, int], ...]:
@@ -93,6 +95,16 @@ def points(change: float) -> str:
     return ("+" if pp > 0 else MINUS) + text + " pp"
 
 
+def grid_points(change: float, scale: float) -> str:
+    """A change of probability as a grid's square prints it: in percentage points, signed, with as many
+    decimals (1 to 3) as the grid's largest change (`scale`) needs to show two digits (+12.3, -0.50, -0.007
+    with a minus sign); "0" when it rounds to zero."""
+    size = abs(scale) * 100
+    decimals = 1 if size <= 0 else min(3, max(1, 1 - math.floor(math.log10(size))))
+    text = f"{change * 100:+.{decimals}f}"
+    return "0" if float(text) == 0 else text.replace("-", MINUS)
+
+
 def change_rows(
     before: Sampling, after: Sampling, tok: Callable[[int], Token], n: int = ROWS
 ) -> list[ChangeRow]:
@@ -159,8 +171,8 @@ def lens_pairs(clean: Trace, trace: Trace, tok: Callable[[int], Token]) -> list[
                 same=a.ids[0] == b.ids[0],
                 before_fill=sequential(pb),
                 after_fill=sequential(pa),
-                before_width=max(60 * pb, 1.0),
-                after_width=max(60 * pa, 1.0),
+                before_width=max(BAR * pb, 1.0),
+                after_width=max(BAR * pa, 1.0),
             )
         )
     return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.ablation import points
+from app.views.ablation import grid_points, points
 from app.views.colour import diverging, ink, sequential
 from app.views.format import exact, percent, short, show
 from app.views.heatmap import Heatmap, Label, heatmap
@@ -276,12 +276,13 @@ def share_of(p_a: float, p_b: float, p_patched: float) -> float | None:
     return (p_patched - p_b) / gap if abs(gap) >= MIN_GAP else None
 
 
-def grid_text(v: float, share: bool) -> str:
-    """A square's printed value: a share as a whole percentage, a change in points; never minus zero."""
+def grid_text(v: float, share: bool, scale: float = 1.0) -> str:
+    """A square's printed value: a share as a whole percentage, a change in points to the grid's scale
+    (ablation.grid_points); never minus zero."""
     x = v * 100
     if share:
         return "0%" if abs(x) < 0.5 else f"{x:.0f}%".replace("-", "\u2212")
-    return "0" if abs(x) < 0.05 else f"{x:+.1f}".replace("-", "\u2212")
+    return grid_points(v, scale)
 
 
 def grid_view(
@@ -305,7 +306,7 @@ def grid_view(
         for p in range(positions):
             v = float(values[s, p])
             fill = diverging(v, scale)
-            text = grid_text(v, restoring_)
+            text = grid_text(v, restoring_, scale)
             label = (
                 text
                 + ": "

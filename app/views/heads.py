@@ -13,7 +13,7 @@ import numpy as np
 
 from app.i18n import _
 from app.state import State
-from app.views.ablation import is_off, points, toggle_link
+from app.views.ablation import grid_points, is_off, points, toggle_link
 from app.views.colour import diverging, ink
 from app.views.format import Table, exact, percent, show
 from app.views.heatmap import Heatmap, Label, heatmap
@@ -81,9 +81,9 @@ class HeadsPanel:
     scale_text: str
 
 
-def square_text(change: float) -> str:
-    """What a square prints: the change in percentage points, one decimal, signed."""
-    return f"{change * 100:+.1f}".replace("-", "\u2212")
+def square_text(change: float, scale: float) -> str:
+    """What a square prints: the change in percentage points, to the grid's scale (ablation.grid_points)."""
+    return grid_points(change, scale)
 
 
 def heads_view(
@@ -101,7 +101,7 @@ def heads_view(
             v = float(change[b, h])
             fill = diverging(v, scale)
             off = is_off(state, b + 1, h + 1)
-            text = square_text(v)
+            text = square_text(v, scale)
             # the name starts with what the square shows (WCAG: a link's name holds its visible text)
             where = {"block": b + 1, "head": h + 1}
             label = f"{text} pp: " + _(

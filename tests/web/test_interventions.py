@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.state import MAX_ABLATE
+from app.views.heads import square_text
 from model import GPT2, Intervention
 from tests.web.conftest import HX, parse
 
@@ -184,10 +185,18 @@ def test_the_heads_panel_is_the_sweep_and_each_square_switches_its_head(
     sweep = gpt2.head_sweep([t.id for t in gpt2.tokenize(TEXT)])
     squares = page.all("a", data_block="*", data_head="*", data_value="*")
     assert len(squares) == gpt2.config.n_layer * gpt2.config.n_head
+    shown = {(int(a["data-block"]), int(a["data-head"])): a["aria-label"].split(" pp:")[0] for a in squares}
+    decimals = {len(t.split(".")[1]) for t in shown.values() if "." in t}
+    assert len(decimals) <= 1  # one rounding for the whole grid, from its largest change
+    step = 10.0 ** -(decimals.pop() if decimals else 3)  # "0": rounds to zero at the finest step (3 decimals)
     for a in squares:
         b, h = int(a["data-block"]), int(a["data-head"])
         assert float(a["data-value"]) == pytest.approx(sweep.change[b - 1, h - 1], abs=1e-9)
         heads = query(a["href"]).get("ablate", [""])[0]
+        if (b, h) != (2, 2):  # the number it prints, rounded to the grid's decimals
+            assert float(shown[b, h].replace("\u2212", "-")) == pytest.approx(
+                sweep.change[b - 1, h - 1] * 100, abs=step / 2 + 1e-9
+            )
         if (b, h) == (2, 2):
             assert heads == "" and "off" in a["class"]  # switched off now: the link switches it back on
         else:
@@ -204,6 +213,22 @@ def test_the_heads_panel_is_the_sweep_and_each_square_switches_its_head(
     csv = client.get("/export/heads.csv", params={"text": TEXT}).text.splitlines()
     assert csv[0] == "block,head 1,head 2,head 3,head 4"
     assert np.allclose(np.array([[float(v) for v in line.split(",")[1:]] for line in csv[1:]]), sweep.change)
+
+
+@pytest.mark.parametrize(
+    ("change", "scale", "text"),
+    [
+        (0.123, 0.2, "+12.3"),
+        (-0.005, 0.2, "\u22120.5"),
+        (-0.005, 0.009, "\u22120.50"),
+        (-0.000066, 0.000066, "\u22120.007"),
+        (0.0000004, 0.000066, "0"),
+        (-0.0000004, 0.000066, "0"),
+        (0.0, 0.0, "0"),
+    ],
+)
+def test_a_square_prints_as_many_decimals_as_its_grid_needs(change: float, scale: float, text: str) -> None:
+    assert square_text(change, scale) == text
 
 
 @pytest.mark.parametrize(
