@@ -41,6 +41,8 @@ PAGES = {
     "compare": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=1.5",
     "compare empty": f"/?text={DOCTOR}&view=compare",
     "compare bad patch": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=2.9",
+    "heads off, chinese": f"/?text={TEXT}&ablate=1.1&view=heads&lang=zh-CN",
+    "compare projected": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=0.5&present=1",
     "tour head off": f"/?text={TEXT}&tour=22",
     "tour patching": f"/?text={TEXT}&tour=24",
     "api": "/api",

@@ -134,3 +134,39 @@ def test_on_a_phone_the_two_prompts_stack(server: str, browser: Any) -> None:
             SHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SHOTS / "interventions_compare_phone.png"), full_page=True)
         ctx.close()
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["htmx", "no-js"])
+def test_the_attention_panel_switches_its_head_and_the_overview_shows_both_runs(
+    server: str, browser: Any, script: bool
+) -> None:
+    url = f"{server}/?text={quote_plus(TEXT)}&view=attention&layer=2&head=3&step=probs"
+    page, errors = open_page(browser, url, java_script_enabled=script)
+    assert page.locator(".overview-change").count() == 0  # every head on: one run
+    page.get_by_role("link", name="Switch this head off").click()
+    page.wait_for_function("() => location.search.includes('ablate=2.3')")
+    page.wait_for_selector(".head-switch.off")
+    q = query(page.url)
+    assert (
+        q["ablate"] == ["2.3"] and q["view"] == ["attention"] and q["layer"] == ["2"] and q["head"] == ["3"]
+    )
+    # the overview: the likeliest next tokens with the head off, beside their probability with it on
+    api = f"{server}/api/predict?text={quote_plus(TEXT)}&n=50"
+    before = {c["id"]: c["prob"] for c in page.request.get(api).json()["top"]}
+    after = page.request.get(api + "&ablate=2.3").json()["top"]
+    rows = probabilities(page, ".overview-change li", "data-id", "data-before", "data-after")
+    assert [int(r["data-id"]) for r in rows] == [c["id"] for c in after[:3]]
+    for row, want in zip(rows, after, strict=False):
+        assert float(row["data-after"]) == pytest.approx(want["prob"], abs=1e-12)
+        assert float(row["data-before"]) == pytest.approx(before[want["id"]], abs=1e-12)
+    # the all-heads grid: head 1 off too, then head 3 back on from the grid
+    page.locator('.heads a.head-toggle[data-toggle="2.1"]').click()
+    page.wait_for_function(
+        "() => location.search.includes('ablate=2.1%2C2.3') || location.search.includes('ablate=2.1,2.3')"
+    )
+    page.locator('.heads a.head-toggle[data-toggle="2.3"]').click()
+    page.wait_for_function("() => /ablate=2\\.1(&|$)/.test(location.search)")
+    assert query(page.url)["ablate"] == ["2.1"]
+    assert page.locator(".head-switch.off").count() == 0  # head 3 (the open one) is on again
+    assert errors == []
+    page.context.close()
