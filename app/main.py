@@ -94,12 +94,14 @@ def make_templates() -> jinja2.Environment:
     figures_css = STATIC_DIR / "figures.css"
     motion_css = STATIC_DIR / "motion.css"
     interventions_css = STATIC_DIR / "interventions.css"
+    picture_css = STATIC_DIR / "picture.css"
     weights_css = STATIC_DIR / "weights.css"
     env.globals.update(
         css_url=f"/static/style.css?v={asset_version(css)}",
         figures_css_url=f"/static/figures.css?v={asset_version(figures_css)}",
         motion_css_url=f"/static/motion.css?v={asset_version(motion_css)}",
         interventions_css_url=f"/static/interventions.css?v={asset_version(interventions_css)}",
+        picture_css_url=f"/static/picture.css?v={asset_version(picture_css)}",
         weights_css_url=f"/static/weights.css?v={asset_version(weights_css)}",
         html_lang=i18n.html_lang,
         htmx_url=f"{HTMX_URL}?v={asset_version(HTMX_FILE)}",

@@ -19,7 +19,7 @@ from app.state import State
 from app.views.ablation import grid_points, points
 from app.views.colour import diverging, ink, sequential
 from app.views.format import exact, percent, short, show
-from app.views.heatmap import Heatmap, Label, heatmap
+from app.views.heatmap import Axes, Heatmap, Label, Look, heatmap
 from app.views.links import Link, link
 from model import PatchSweep, Token, Trace
 from model.sampling import softmax
@@ -188,19 +188,16 @@ def _attention(trace: Trace, layer: int, head: int, tok: Callable[[int], Token],
     m = np.where(np.tri(n, dtype=bool), m, -np.inf)  # the future: blank
     labels = [short(tok(t).label, 10) for t in trace.ids]
     cell = min(34.0, max(10.0, 300.0 / n))
-    return heatmap(
-        name,
-        m,
-        row_labels=labels,
-        col_labels=labels if cell >= 14 else [""] * n,
-        cell=cell,
-        signed=False,
-        left=86,
-        top=64 if cell >= 14 else 4,
+    axes = Axes(
+        labels,
+        labels if cell >= 14 else [""] * n,
+        86,
+        64 if cell >= 14 else 4,
         rotate=True,
-        numbers=cell >= 34,
         describe=_("query {row}, key {col}: "),
     )
+    # two maps of the same tensor on one page: no pinned cards (their ids would repeat)
+    return heatmap(name, m, axes, Look(cell=cell, signed=False, numbers=cell >= 34, pins=False))
 
 
 def _top(
@@ -402,17 +399,15 @@ def compare_view(
         d = np.where(np.tri(a.n_tokens, dtype=bool), d, -np.inf)
         labels = [short(tok(t).label, 10) for t in b.ids]
         cell = min(34.0, max(10.0, 300.0 / a.n_tokens))
-        difference = heatmap(
-            f"B - A {name}",
-            d,
-            row_labels=labels,
-            col_labels=labels if cell >= 14 else [""] * a.n_tokens,
-            cell=cell,
-            left=86,
-            top=64 if cell >= 14 else 4,
+        axes = Axes(
+            labels,
+            labels if cell >= 14 else [""] * a.n_tokens,
+            86,
+            64 if cell >= 14 else 4,
             rotate=True,
             describe=_("query {row}, key {col}: "),
         )
+        difference = heatmap(f"B - A {name}", d, axes, Look(cell=cell, pins=False))
         biggest = _("The largest change: token {q} reads token {k} with {pb} in B against {pa} in A.").format(
             q=q + 1,
             k=k + 1,

@@ -10,7 +10,7 @@ import numpy as np
 from app.i18n import _
 from app.state import State
 from app.views.format import Table, num, short, show, table
-from app.views.heatmap import Heatmap, heatmap
+from app.views.heatmap import Axes, Heatmap, Look, Marks, heatmap
 from app.views.memo import memo
 from app.views.motion import Player, player
 from app.views.tokens import selected_index
@@ -66,13 +66,9 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
         heatmap(
             name,
             part,
-            row_labels=labels,
-            col_labels=cols,
-            cell=cell,
-            scale=scale,
-            selected_row=chosen,
-            left=96 if k == 0 else 0,
-            describe=_("{row}, dimension {col}: "),
+            Axes(labels, cols, left=96 if k == 0 else 0, describe=_("{row}, dimension {col}: ")),
+            Look(cell=cell, scale=scale),
+            Marks(row=chosen),
         )
         for k, (name, part) in enumerate(zip(names, parts, strict=True))
     ]

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.i18n import _
 from app.views.format import short
-from app.views.heatmap import Label, heatmap
+from app.views.heatmap import Axes, Label, Look, heatmap
 from app.views.output import LensStep, Output
 from app.views.tokens import ChipGroup
 
@@ -378,7 +378,7 @@ def weights_figure(w: Any, subtitle: str) -> Figure:
         rows = np.array([[float(sq.value) for sq in v.squares] for v in (g.gamma, g.beta)])
         cols = [str(sq.index) for sq in g.gamma.squares]
         names = ["\u03b3", "\u03b2"]  # gamma, beta
-        m = heatmap(g.name, rows, row_labels=names, col_labels=cols, cell=26, numbers=True, left=24, top=18)
+        m = heatmap(g.name, rows, Axes(names, cols, 24, 18), Look(cell=26, numbers=True))
         drawings.append(Drawing("heatmap", m, m.width, m.height, g.title, f"{g.name}.gamma|beta", g.title))
     return layout(drawings, w.title, subtitle, _("a corner of each weight; the CSV and JSON exports have the "
                                                  "slices whole"))  # fmt: skip

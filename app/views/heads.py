@@ -16,7 +16,7 @@ from app.state import State
 from app.views.ablation import grid_points, is_off, points, toggle_link
 from app.views.colour import diverging, ink
 from app.views.format import Table, exact, percent, show
-from app.views.heatmap import Heatmap, Label, heatmap
+from app.views.heatmap import Axes, Heatmap, Label, Look, heatmap
 from app.views.links import Link
 from app.views.numbers import DataTable
 from model import HeadSweep, Token, Trace
@@ -157,13 +157,8 @@ def heads_view(
     hm = heatmap(
         "head_sweep",
         change,
-        row_labels=blocks,
-        col_labels=[str(h + 1) for h in range(cfg.n_head)],
-        cell=28,
-        left=64,
-        top=20,
-        scale=scale,
-        describe=_("{row}, head {col}: "),
+        Axes(blocks, [str(h + 1) for h in range(cfg.n_head)], 64, 20, describe=_("{row}, head {col}: ")),
+        Look(cell=28, scale=scale, pins=False),
     )
     return HeadsPanel(
         problem="",

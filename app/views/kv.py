@@ -17,7 +17,7 @@ import numpy as np
 from app.i18n import _
 from app.state import State
 from app.views.format import num, short, show
-from app.views.heatmap import Heatmap, heatmap
+from app.views.heatmap import Axes, Heatmap, Look, Marks, heatmap
 from app.views.links import Link, link
 from app.views.memo import memo
 from app.views.vectors import Vector, vector
@@ -149,13 +149,11 @@ def _draw(trace: Trace, b: int, h: int, prompt: int, tok: Callable[[int], Token]
     )
 
 
-def _map(name: str, rows: np.ndarray, labels: list[str], scale: float, newest: int | None,
-         left: float) -> Heatmap:  # fmt: skip
-    return heatmap(
-        name, rows, row_labels=labels, col_labels=[str(c) for c in range(rows.shape[1])], cell=18,
-        scale=scale, selected_row=newest, left=left, top=16,
-        describe=_("{row}, number {col}: "),
-    )  # fmt: skip
+def _map(
+    name: str, rows: np.ndarray, labels: list[str], scale: float, newest: int | None, left: float
+) -> Heatmap:
+    axes = Axes(labels, [str(c) for c in range(rows.shape[1])], left, 16, describe=_("{row}, number {col}: "))
+    return heatmap(name, rows, axes, Look(cell=18, scale=scale), Marks(row=newest))
 
 
 def _bytes(n: int) -> str:

@@ -21,34 +21,62 @@ from app.i18n import _
 
 if TYPE_CHECKING:  # the views' data classes, for their types only (they call these writers)
     from app.views.format import Table
-    from app.views.heatmap import _Cells
+    from app.views.heatmap import Pin, Squares
     from app.views.output import Bar
     from app.views.overview import Fan
 
 
-def squares(cells: _Cells, *, titles: bool, numbers: bool) -> str:
-    """A heatmap's squares as SVG, one `<rect>` per drawn cell (with its title, and its number when
-    `numbers`), written column by column from the view's lists."""
+def squares(cells: Squares, *, titles: bool, numbers: bool) -> str:
+    """A heatmap's squares as SVG, one `<rect>` per drawn square (with its title, its number when `numbers`,
+    its motion classes), written column by column from the view's lists. A square with a pinned card is a
+    link to it (`#id`: the card shows while it is the page's target; out of the tab order, since the
+    numbers table holds the same values for the keyboard)."""
     sx, sy, size = [str(x) for x in cells.xs], [str(y) for y in cells.ys], str(cells.size)
     rs, cs = cells.rows, cells.cols
     n = len(rs)
     ends = [f"<title>{escape(h)}</title></rect>" for h in cells.titles] if titles else ["</rect>"] * n
+    classes = [f' class="{c}"' if c else "" for c in cells.classes]
+    pinned = bool(n and cells.pins[0])
     svg = [
-        f'<rect x="{sx[c]}" y="{sy[r]}" width="{size}" height="{size}" fill="{f}" data-value="{v}">{e}'
-        for r, c, f, v, e in zip(rs, cs, cells.fills, cells.values, ends, strict=True)
+        f'<rect{"" if pinned else k} x="{sx[c]}" y="{sy[r]}" width="{size}" height="{size}" fill="{f}" '
+        f'data-value="{v}">{e}'
+        for r, c, f, v, e, k in zip(rs, cs, cells.fills, cells.values, ends, classes, strict=True)
     ]
     if numbers:
         half = cells.size / 2
         xs, ys = cells.xs, cells.ys
         svg = [
-            square + _number(xs[c] + half, ys[r] + half, ink, text)
-            for square, r, c, ink, text in zip(svg, rs, cs, cells.inks, cells.texts, strict=True)
+            square + _number(xs[c] + half, ys[r] + half, ink, text, "" if pinned else k)
+            for square, r, c, ink, text, k in zip(
+                svg, rs, cs, cells.inks, cells.texts, cells.classes, strict=True
+            )
+        ]
+    if pinned:
+        svg = [
+            f'<a href="#{i}" tabindex="-1"{k}>{square}</a>'
+            for square, i, k in zip(svg, cells.pins, classes, strict=True)
         ]
     return "".join(svg)
 
 
-def _number(x: float, y: float, ink: str, text: str) -> str:
-    return f'<text class="num" x="{x}" y="{y}" fill="{ink}">{escape(text)}</text>' if text else ""
+def _number(x: float, y: float, ink: str, text: str, motion: str = "") -> str:
+    cls = f"num {motion}" if motion else "num"
+    return f'<text class="{cls}" x="{x}" y="{y}" fill="{ink}">{escape(text)}</text>' if text else ""
+
+
+def pin_cards(pins: Sequence[Pin]) -> Markup:
+    """The cards a heatmap's squares pin, as HTML: each hidden until it is the page's target (its square was
+    clicked), then fixed at the foot of the window, so opening it scrolls nothing."""
+    close = escape(_("unpin"))
+    out = ['<div class="pins">']
+    out += [
+        f'<p class="pin" id="{p.id}"><code>{escape(p.entry)}</code> = <strong>{p.value}</strong>'
+        f"{f' <span>{escape(p.words)}</span>' if p.words else ''} "
+        f'<a href="#_" aria-label="{close}">\u00d7</a></p>'
+        for p in pins
+    ]
+    out.append("</div>")
+    return Markup("".join(out))
 
 
 def heatmap_cells(squares: str, paths: list[tuple[str, str]] | None) -> Markup:
@@ -119,7 +147,8 @@ def bar_rows(bars: Sequence[Bar], extra: Bar | None) -> Markup:
             f'<th scope="row" class="tok">{escape(b.label)}</th><td class="n">{escape(b.logit)}</td>'
             f'<td class="n opt">{escape(b.scaled)}</td><td class="p"><svg class="bar" viewBox="0 0 200 12" '
             'preserveAspectRatio="none" aria-hidden="true"><rect class="track" width="200" height="12"/>'
-            f'<rect width="{b.width}" height="12" fill="{b.fill}"/></svg><span>{escape(b.prob_text)}</span>'
+            f'<rect width="{b.width}" height="12" fill="{b.fill}" data-tensor="sampling.probs"/></svg>'
+            f"<span>{escape(b.prob_text)}</span>"
             f"{drawn if b.sampled else ''}{'' if b.kept else cut}</td></tr>"
         )
     return Markup("".join(out))

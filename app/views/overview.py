@@ -1,8 +1,11 @@
-"""The overview: a Sankey-style picture of the whole forward pass, with each token's stream drawn.
+"""The overview: a Sankey-style picture of the whole forward pass, drawn with the data that flows through it.
 
-tokens -> embedding -> block 1 … block N (a stack, or side by side when expanded) -> final LayerNorm and
-unembedding -> the next-token probabilities, which fan out of the last token's stream as ribbons as wide as
-their probability. Every box links to its panel. All geometry is in SVG user units, 1000 wide.
+tokens -> embedding (each token's vector, `embed.sum`, as a strip of coloured squares) -> block 1 … block N
+(a stack showing the selected block's insides, or all blocks side by side when expanded: app/views/
+overview_blocks.py) -> final LayerNorm (each token's `final.ln` as a strip) and unembedding -> the next-token
+probabilities, which fan out of the last token's band as ribbons as wide as their probability. Every box links
+to its panel; every drawn mark names its tensor (data-tensor). All geometry is in SVG user units, 1000 wide;
+the height grows with the number of tokens, so that labels stay readable.
 """
 
 from __future__ import annotations
@@ -17,70 +20,35 @@ from app.i18n import _
 from app.state import State
 from app.views import markup
 from app.views.colour import SAMPLED, SELECTED, STREAM
-from app.views.format import num, percent, short, show
+from app.views.format import percent, short, show
 from app.views.heatmap import Label
 from app.views.links import Link, link
+from app.views.overview_blocks import QKV_CELL, QKV_DIMS, QKV_X, W_PLATE, X_PLATE, expanded, stacked
+from app.views.overview_marks import Add, Box, Curve, Segment, Strip, strips
 from app.views.tokens import selected_index
 from model import Sampling, Token, Trace
 
 WIDTH = 1000.0
-TOP = 100.0  # first stream row starts here
-X_LABEL, X_EMBED, W_EMBED = 112.0, 120.0, 56.0
-X_PLATE, W_PLATE = 206.0, 440.0
-X_ATTN, W_ATTN = 246.0, 110.0
-X_MLP, W_MLP = 452.0, 90.0
-X_FINAL, W_FINAL = 682.0, 56.0
-X_CAND = 836.0
+TOP = 112.0  # first token row starts here; the blocks' tiles and labels sit above it
+X_LABEL, X_EMBED, W_EMBED = 112.0, 120.0, 76.0
+X_FINAL, W_FINAL = 680.0, 76.0
+X_CAND = 846.0
 CANDIDATES = 5
-
-
-@dataclass(frozen=True)
-class Box:
-    """A clickable component (or a decoration when kind is "back")."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    title: str
-    link: Link
-    selected: bool = False
-    kind: str = "node"  # node | plate | back | nav | sub | mark
-    text: Label | None = None
+STRIP_DIMS, STRIP_CELL = 16, 4.0  # a vector drawn in the Embedding and Unembed boxes: its first 16 numbers
 
 
 @dataclass(frozen=True)
 class Stream:
-    """One token's residual stream, a horizontal band."""
+    """One token's residual stream, a horizontal band, named stretch by stretch (`segments`)."""
 
-    x: float
     y: float  # top edge
-    w: float
     h: float
     label: Label
     title: str
     link: Link
     selected: bool
     fill: str
-
-
-@dataclass(frozen=True)
-class Curve:
-    """A path: an attention link or a probability ribbon."""
-
-    d: str
-    title: str
-    value: str  # the probability it stands for, for data-value
-    stroke: str = "none"
-    width: float = 0.0
-    fill: str = "none"
-
-
-@dataclass(frozen=True)
-class Dot:
-    x: float
-    y: float
-    r: float
+    segments: list[Segment]
 
 
 @dataclass(frozen=True)
@@ -119,7 +87,8 @@ class Fan:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the token rows go, from the number of tokens alone."""
+    """Where the token rows go, from the number of tokens alone; and where the fan starts (the last token's
+    band at the right edge of the Unembed box): the fan's geometry inputs, in one place."""
 
     ys: list[float]
     row: float
@@ -131,13 +100,24 @@ class Layout:
     def bottom(self) -> float:
         return TOP + self.area
 
+    @property
+    def fan_x(self) -> float:
+        """Where the ribbons leave the Unembed box."""
+        return X_FINAL + W_FINAL
+
+    @property
+    def source(self) -> tuple[float, float]:
+        """The last token's band, where the ribbons leave: (top edge, height)."""
+        return self.ys[-1] - self.band / 2, self.band
+
 
 def layout(n: int) -> Layout:
-    row = min(30.0, max(9.0, 320.0 / n))
+    """Rows 22 to 30 units apart (labels of 12 to 14 units): the picture grows taller with the text."""
+    row = min(30.0, max(22.0, 320.0 / n))
     area = max(n * row, CANDIDATES * 34.0 + 50)
     offset = (area - n * row) / 2
     ys = [TOP + offset + (i + 0.5) * row for i in range(n)]
-    return Layout(ys=ys, row=row, band=min(14.0, row * 0.5), font=min(14.0, max(8.0, row * 0.55)), area=area)
+    return Layout(ys=ys, row=row, band=min(14.0, row * 0.5), font=min(14.0, max(12.0, row * 0.5)), area=area)
 
 
 @dataclass(frozen=True)
@@ -148,14 +128,16 @@ class Overview:
     streams: list[Stream]
     boxes: list[Box]
     curves: list[Curve]
+    adds: list[Add]
+    strips: list[Strip]
     fan: Fan | str  # markup: a page drawn once for many samplings fills in each one's own ribbons
-    dots: list[Dot]
     expanded: bool
     expand_link: Link
     font: float
     layer: int
     head: int
     n_layer: int
+    qkv: list[Label]  # "q", "k", "v" over their strips (stacked view)
 
 
 def _ribbon(x0: float, a0: float, b0: float, x1: float, a1: float, b1: float) -> str:
@@ -167,165 +149,6 @@ def _ribbon(x0: float, a0: float, b0: float, x1: float, a1: float, b1: float) ->
     )
 
 
-def _blocks(
-    trace: Trace, state: State, ys: list[float], band: float, area: float, chosen: int, words: list[str]
-) -> tuple[list[Box], list[Curve], list[Dot]]:
-    """The transformer blocks: a stack showing the selected block's insides, or all blocks side by side."""
-    cfg = trace.config
-    layer, head = state.layer - 1, state.head - 1
-    boxes: list[Box] = []
-    curves: list[Curve] = []
-    dots: list[Dot] = []
-    plate_y, plate_h = TOP - 56, area + 64
-    if state.expand:
-        slot = W_PLATE / cfg.n_layer
-        for b in range(cfg.n_layer):
-            x = X_PLATE + b * slot
-            number = Label(x + slot / 2, TOP - 36, str(b + 1), "middle", b == layer) if slot >= 12 else None
-            boxes.append(
-                Box(
-                    x + 1,
-                    plate_y,
-                    slot - 2,
-                    plate_h,
-                    _("block {n}").format(n=b + 1),
-                    link(state, "panel", layer=b + 1),
-                    b == layer,
-                    "plate",
-                    number,
-                )
-            )
-            for k, (what, view) in enumerate(((_("attention"), "attention"), (_("MLP"), "mlp"))):
-                boxes.append(
-                    Box(
-                        x + slot * (0.12 + 0.42 * k),
-                        TOP - 8,
-                        slot * 0.34,
-                        area + 16,
-                        _("block {n}: {what}").format(n=b + 1, what=what),
-                        link(state, "panel", view=view, layer=b + 1),
-                        b == layer and state.view == view,
-                        "sub",
-                    )
-                )
-        return boxes, curves, dots
-
-    for k in (2, 1):  # the stack: plates peeking out behind the selected block
-        if cfg.n_layer > k:
-            boxes.append(
-                Box(X_PLATE + 7 * k, plate_y - 7 * k, W_PLATE, plate_h, "", link(state), kind="back")
-            )
-    boxes.append(
-        Box(
-            X_PLATE,
-            plate_y,
-            W_PLATE,
-            plate_h,
-            _("the selected block; the others are stacked behind it"),
-            link(state, "panel"),
-            kind="plate",
-            text=Label(
-                X_PLATE + 10,
-                TOP - 37,
-                _("Block {n} of {total}").format(n=state.layer, total=cfg.n_layer),
-                "start",
-            ),
-        )
-    )
-    nav_w = min(22.0, (W_PLATE - 150) / cfg.n_layer)
-    for b in range(cfg.n_layer):
-        x = X_PLATE + 140 + b * nav_w
-        number = (
-            Label(x + (nav_w - 3) / 2, TOP - 38, str(b + 1), "middle", b == layer) if nav_w >= 14 else None
-        )
-        boxes.append(
-            Box(
-                x,
-                TOP - 50,
-                nav_w - 3,
-                17,
-                _("block {n}").format(n=b + 1),
-                link(state, "panel", layer=b + 1),
-                b == layer,
-                "nav",
-                number,
-            )
-        )
-    boxes += [
-        Box(
-            X_ATTN,
-            TOP - 8,
-            W_ATTN,
-            area + 16,
-            _(
-                "block {block}: LayerNorm, then {heads} attention heads "
-                "(lines: head {head}, for the selected token)"
-            ).format(block=state.layer, heads=cfg.n_head, head=state.head),
-            link(state, "panel", view="attention"),
-            state.view == "attention",
-            "sub",
-            Label(
-                X_ATTN + W_ATTN / 2, TOP - 14, _("Attention · head {head}").format(head=state.head), "middle"
-            ),
-        ),
-        Box(
-            X_MLP,
-            TOP - 8,
-            W_MLP,
-            area + 16,
-            _("block {block}: LayerNorm, then the MLP (bars: size of its output per token)").format(
-                block=state.layer
-            ),
-            link(state, "panel", view="mlp"),
-            state.view == "mlp",
-            "sub",
-            Label(X_MLP + W_MLP / 2, TOP - 14, _("MLP"), "middle"),
-        ),
-    ]
-    probs = trace[f"block{layer}.attn.probs"][head]
-    y_q = ys[chosen]
-    x0, x1 = X_ATTN + 4, X_ATTN + W_ATTN - 4
-    for j in range(chosen + 1):
-        p = float(probs[chosen, j])
-        d = f"M{x0},{ys[j]:.2f} C{x0 + 50},{ys[j]:.2f} {x1 - 50},{y_q:.2f} {x1},{y_q:.2f}"
-        curves.append(
-            Curve(
-                d=d,
-                stroke=SELECTED,
-                width=max(0.6, 12 * p),
-                value=f"{p:.9g}",
-                title=_("{reader} reads {pct} from {read} (block {block}, head {head})").format(
-                    reader=f"“{words[chosen]}”",
-                    pct=percent(p),
-                    read=f"“{words[j]}”",
-                    block=state.layer,
-                    head=state.head,
-                ),
-            )
-        )
-    out = np.linalg.norm(trace[f"block{layer}.mlp.out"].astype(np.float64), axis=-1)
-    top_out = float(out.max()) or 1.0
-    for i, y in enumerate(ys):
-        w = (W_MLP - 16) * float(out[i]) / top_out
-        boxes.append(
-            Box(
-                X_MLP + 8,
-                y - band * 0.35,
-                max(w, 1.0),
-                band * 0.7,
-                _("size of the MLP's output for {tok}: {size}").format(tok=f"“{words[i]}”", size=num(out[i])),
-                link(state, "panel", view="mlp", token=i + 1),
-                i == chosen,
-                "mark",
-            )
-        )
-        dots += [
-            Dot(X_ATTN + W_ATTN + 14, y, min(5.0, band * 0.45)),
-            Dot(X_MLP + W_MLP + 14, y, min(5.0, band * 0.45)),
-        ]
-    return boxes, curves, dots
-
-
 def overview_view(trace: Trace, state: State, fan: Fan | str, tok: Callable[[int], Token]) -> Overview:
     """Geometry of the overview for this trace and state, with its ribbons drawn for a sampling (`fan_view`),
     or markup standing in for them."""
@@ -333,8 +156,10 @@ def overview_view(trace: Trace, state: State, fan: Fan | str, tok: Callable[[int
     n = trace.n_tokens
     chosen = selected_index(state, n)
     lay = layout(n)
-    ys, band, font, area, bottom = lay.ys, lay.band, lay.font, lay.area, lay.bottom
+    ys, band, area = lay.ys, lay.band, lay.area
     words = [show(tok(i).label) for i in trace.ids]
+    draw = expanded if state.expand else stacked
+    blocks = draw(trace, state, ys, band, TOP, area, chosen, words)
 
     headers = [
         Label(X_EMBED + W_EMBED / 2, 18, _("Embedding"), "middle"),
@@ -342,14 +167,13 @@ def overview_view(trace: Trace, state: State, fan: Fan | str, tok: Callable[[int
         Label(X_FINAL + W_FINAL / 2, 18, _("Unembed"), "middle"),
         Label(X_CAND + 60, 18, _("Next token"), "middle"),
     ]
+    last = f"block{cfg.n_layer - 1}.resid.out"
     streams = []
     for i, y in enumerate(ys):
         sel = i == chosen
         streams.append(
             Stream(
-                x=X_LABEL + 2,
                 y=y - band / 2,
-                w=X_FINAL - X_LABEL - 2,
                 h=band,
                 selected=sel,
                 label=Label(X_LABEL - 4, y, short(tok(trace.ids[i]).label, 12), "end", sel),
@@ -358,64 +182,110 @@ def overview_view(trace: Trace, state: State, fan: Fan | str, tok: Callable[[int
                 title=_("token {n}, {tok} (id {id}): its residual stream").format(
                     n=i + 1, tok=f"“{words[i]}”", id=trace.ids[i]
                 ),
+                segments=[
+                    Segment(X_LABEL + 2, X_PLATE - X_LABEL - 2, "embed.sum"),
+                    *blocks.segments[i],
+                    Segment(X_PLATE + W_PLATE, X_FINAL + W_FINAL - X_PLATE - W_PLATE, last),
+                ],
             )
         )
+    box_y, box_h = TOP - 14, area + 22
     boxes = [
         Box(
             X_EMBED,
-            TOP - 8,
+            box_y,
             W_EMBED,
-            area + 16,
-            _("Embedding: a token vector plus a position vector"),
+            box_h,
+            _(
+                "Embedding: a token vector plus a position vector (squares: the first {k} numbers of each "
+                "sum)"
+            ).format(k=STRIP_DIMS),
             link(state, "panel", view="embedding"),
             state.view == "embedding",
-        )
-    ]
-    block_boxes, curves, dots = _blocks(trace, state, ys, band, area, chosen, words)
-    boxes += block_boxes
-    boxes.append(
+        ),
+        *blocks.boxes,
         Box(
             X_FINAL,
-            TOP - 8,
+            box_y,
             W_FINAL,
-            area + 16,
+            box_h,
             _(
-                "final LayerNorm, then the unembedding: the token-embedding table, transposed (no bias), "
-                "gives one score per vocabulary entry"
-            ),
+                "final LayerNorm (squares: the first {k} numbers of each token's), then the unembedding: the "
+                "token-embedding table, transposed (no bias), gives one score per vocabulary entry"
+            ).format(k=STRIP_DIMS),
             link(state, "output"),
-        )
+        ),
+    ]
+    h = band * 0.8
+    x_in = X_EMBED + (W_EMBED - STRIP_DIMS * STRIP_CELL) / 2
+    x_out = X_FINAL + (W_FINAL - STRIP_DIMS * STRIP_CELL) / 2
+    vectors = [
+        *strips(
+            "embed.sum",
+            _first(trace, "embed.sum"),
+            x_in,
+            STRIP_CELL,
+            ys,
+            h,
+            words,
+            _("its vector entering block 1"),
+            cfg.n_embd,
+        ),
+        *strips(
+            "final.ln",
+            _first(trace, "final.ln"),
+            x_out,
+            STRIP_CELL,
+            ys,
+            h,
+            words,
+            _("its vector after the final LayerNorm"),
+            cfg.n_embd,
+        ),
+    ]
+    qkv = (
+        []
+        if state.expand
+        else [
+            Label(x + QKV_DIMS * QKV_CELL / 2, TOP - 5, part, "middle")
+            for x, part in zip(QKV_X, "qkv", strict=True)
+        ]
     )
-
     return Overview(
         width=WIDTH,
-        height=bottom + 16,
+        height=lay.bottom + 16,
         headers=headers,
         streams=streams,
         boxes=boxes,
-        curves=curves,
+        curves=blocks.curves,
+        adds=blocks.adds,
+        strips=vectors + blocks.strips,
         fan=fan,
-        dots=dots,
         expanded=state.expand,
         expand_link=link(state, "overview", expand=not state.expand),
-        font=font,
+        font=lay.font,
         layer=state.layer,
         head=state.head,
         n_layer=cfg.n_layer,
+        qkv=qkv,
     )
+
+
+def _first(trace: Trace, name: str) -> np.ndarray:
+    return trace[name][:, :STRIP_DIMS].astype(np.float64)
 
 
 def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout) -> Fan:
     """The ribbons and candidates at the end of the overview, for this sampling."""
     # The last token's stream fans out into the likeliest next tokens, each ribbon as wide as its probability.
-    ys, area, bottom = lay.ys, lay.area, lay.bottom
+    area, bottom = lay.area, lay.bottom
     ids = [int(i) for i in s.kept_top(CANDIDATES)]
     if s.token not in ids:
         ids.append(s.token)
     span = min(area - 8, 150.0)
-    src = min(max(ys[-1] - span / 2, TOP - 4), bottom + 4 - span)
+    src, band = lay.source  # the ribbons leave the last token's band, each as wide as its share of it
     step = (area - 20) / (len(ids) + 1)
-    x0, x1 = X_FINAL + W_FINAL, X_CAND
+    x0, x1 = lay.fan_x, X_CAND
     ribbons, candidates = [], []
     for k, i in enumerate(ids):
         p = float(s.probs[i])
@@ -424,13 +294,13 @@ def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout
         label = show(tok(i).label)
         ribbons.append(
             Curve(
-                d=_ribbon(x0, src, src + h, x1, yc - h / 2, yc + h / 2),
+                d=_ribbon(x0, src, src + band * p, x1, yc - h / 2, yc + h / 2),
                 fill=SELECTED,
                 title=f"{label!r}: {percent(p)}",
                 value=f"{p:.9g}",
             )
         )
-        src += h
+        src += band * p
         th = max(h, 2.0)
         mark = "★ " if i == s.token else ""
         candidates.append(
@@ -455,7 +325,7 @@ def fan_view(state: State, s: Sampling, tok: Callable[[int], Token], lay: Layout
         yc = TOP + step * (len(ids) + 0.5)
         ribbons.append(
             Curve(
-                d=_ribbon(x0, src, src + h, x1, yc - h / 2, yc + h / 2),
+                d=_ribbon(x0, src, src + band * rest, x1, yc - h / 2, yc + h / 2),
                 fill=STREAM,
                 title=_("all other tokens: {pct}").format(pct=percent(rest)),
                 value=f"{rest:.9g}",

@@ -40,17 +40,30 @@ class Opens:
     ablate: bool = False  # switch the example head off
 
 
+# What a step's card describes, outlined and scrolled into view (`data-tour-target`): the overview's
+# picture, the tokens, the open panel's main figure, the LayerNorm tables, the all-heads grid, the output's
+# bars, the lens; the output before and after heads were switched off, the compare page's patching grid.
+TARGETS = ("overview", "tokens", "figure", "norms", "heads", "output", "lens", "change", "patch")
+
+
 @dataclass(frozen=True)
 class TourStep:
     """One step of the tour: its key (the attention steps' keys are the panel's, app/state.py's STEPS), its
-    title, the section of the page it focuses, what it opens, and the function that explains it on the
-    student's own numbers (returning the attention square it talks about, if any)."""
+    title, the section of the page it focuses, what it opens, the function that explains it on the
+    student's own numbers (returning the attention square it talks about, if any), and the element its card
+    describes (one of TARGETS; by default the section it focuses, or the panel's figure)."""
 
     key: str
     title: str
     focus: str
     opens: Opens
     explain: Callable[[Told], Square | None]
+    target: str = ""
+
+    @property
+    def element(self) -> str:
+        """What the card describes: `target`, else the focused section's own (the panel's main figure)."""
+        return self.target or ("figure" if self.focus == "panel" else self.focus)
 
 
 def on_example(step: str = "qkv", view: str = "attention", expand: bool = False) -> Opens:
@@ -67,13 +80,13 @@ TOUR: tuple[TourStep, ...] = (
         "position-embedding", N_("Position embedding"), "panel", Opens("embedding"), text.position_embedding
     ),
     TourStep("residual", N_("The residual stream"), "panel", Opens("residual"), text.residual),
-    TourStep("layernorm", N_("LayerNorm"), "panel", Opens("residual"), text.layernorm),
+    TourStep("layernorm", N_("LayerNorm"), "panel", Opens("residual"), text.layernorm, "norms"),
     TourStep("qkv", N_("Queries, keys and values"), "panel", on_example("qkv"), attention.qkv),
     TourStep("scores", N_("Attention scores"), "panel", on_example("scores"), attention.scores),
     TourStep("scaled", N_("Scaling"), "panel", on_example("scaled"), attention.scaled),
     TourStep("masked", N_("The causal mask"), "panel", on_example("masked"), attention.masked),
     TourStep("probs", N_("Softmax"), "panel", on_example("probs"), attention.probs),
-    TourStep("all-heads", N_("Several heads"), "panel", on_example("probs"), attention.all_heads),
+    TourStep("all-heads", N_("Several heads"), "panel", on_example("probs"), attention.all_heads, "heads"),
     TourStep("out", N_("Attention output and projection"), "panel", on_example("out"), attention.out),
     TourStep("mlp", N_("The MLP and GELU"), "panel", on_example(view="mlp"), text.mlp),
     TourStep("blocks", N_("Repeated blocks"), "overview", on_example(expand=True), text.blocks),
@@ -92,6 +105,7 @@ TOUR: tuple[TourStep, ...] = (
         "output",
         Opens(step="probs", example=True, ablate=True),
         intervene.ablate,
+        target="change",
     ),
     TourStep("heads", N_("Which heads matter"), "panel", Opens("heads"), intervene.heads),
     TourStep("patch", N_("Patching one vector"), "patch", Opens("compare"), intervene.patch),
@@ -125,6 +139,7 @@ class Tour:
     key: str
     title: str
     focus: str  # id of the section the step is about
+    target: str  # the element its card describes (TARGETS), outlined and scrolled into view
     sentences: list[str]
     numbers: list[tuple[str, str]]  # (data-* name, exact value) of every number the sentences quote
     cell: tuple[int, int] | None  # (query, key) of the attention square the step talks about, from 0
@@ -225,6 +240,7 @@ def tour_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Toke
         key=step.key,
         title=_(step.title),
         focus=step.focus,
+        target=step.element,
         sentences=say.sentences,
         numbers=say.numbers,
         cell=cell,

@@ -114,6 +114,13 @@ def out(ctx: Told) -> None:
         tok=me,
         r=say.n("stream", stream),
     )
+    say(
+        _(
+            "In training, GPT-2 also used dropout: at random, some of these numbers were set to zero at "
+            "each step, so the model could not lean on any single one. Here the model only runs, so dropout "
+            "is off and every number is used."
+        )
+    )
 
 
 def _scores_on(ctx: Told, i: int, j: int) -> None:

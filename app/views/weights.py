@@ -23,7 +23,7 @@ import numpy as np
 from app.i18n import _
 from app.state import State
 from app.views.format import MINUS, TIMES, num, short, show
-from app.views.heatmap import Heatmap, heatmap
+from app.views.heatmap import Axes, Heatmap, Look, heatmap
 from app.views.links import Downloads, Link, downloads, link
 from app.views.memo import memo
 from app.views.mlp import shown_neurons
@@ -216,12 +216,15 @@ def _product(
     r_labels = [str(r) for r in rows]
     window = w[np.asarray(rows)][:, :shown]
     wide = max(len(s) for s in labels) > 3
-    matrix = heatmap(
-        w_name, window, row_labels=r_labels, col_labels=labels, cell=26,
+    axes = Axes(
+        r_labels,
+        labels,
         left=12 + 7 * max(len(s) for s in r_labels),
         top=(12 + 6 * max(len(s) for s in labels)) if wide else 18,
-        rotate=wide, describe=describe or f"{w_name}[{{row}}, {{col}}] = ",
-    )  # fmt: skip
+        rotate=wide,
+        describe=describe or f"{w_name}[{{row}}, {{col}}] = ",
+    )
+    matrix = heatmap(w_name, window, axes, Look(cell=26))
     xs = vector(x_name, x[np.asarray(rows)], indices=rows, total=x.size, caption=_("row"))
     y_idx = col_idx if y_start is None else list(range(y_start, y_start + shown))
     ys = vector(y_name, y[:shown], indices=y_idx, total=y.size, caption=_("= vector"))
@@ -349,21 +352,21 @@ def _embedding_rows(trace: Trace, stored: MappedWeights, tok: Callable[[int], To
     position_rows = stored.read("embed.wpe", slice(0, n), dims)
     left = 12 + 7 * max(max(len(s) for s in labels), 8)
     cols = [str(d) for d in dims]
+    token_names = [f"{t} {s}" for t, s in zip(trace.ids, labels, strict=True)]
+    pos_names = [f"{k} {s}" for k, s in enumerate(labels)]
+    wte_words = _("embed.wte, row {row}, column {col}: ")
+    pos_words = _("embed.wpe, row {row}, column {col}: ")
     return [
         Rows(
             _("embed.wte at the text's ids"),
-            heatmap("embed.wte", token_rows, row_labels=[f"{t} {s}" for t, s in zip(trace.ids, labels,
-                    strict=True)], col_labels=cols, cell=22, left=left + 42, top=18,
-                    describe=_("embed.wte, row {row}, column {col}: ")),
+            heatmap("embed.wte", token_rows, Axes(token_names, cols, left + 42, 18, describe=wte_words)),
             "embed.token",
             list(trace.ids),
             dims,
         ),
         Rows(
             _("embed.wpe at the text's positions"),
-            heatmap("embed.wpe", position_rows, row_labels=[f"{k} {s}" for k, s in enumerate(labels)],
-                    col_labels=cols, cell=22, left=left + 24, top=18,
-                    describe=_("embed.wpe, row {row}, column {col}: ")),
+            heatmap("embed.wpe", position_rows, Axes(pos_names, cols, left + 24, 18, describe=pos_words)),
             "embed.position",
             list(range(n)),
             dims,

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from app.views.colour import diverging, ink, sequential
-from app.views.heatmap import heatmap
+from app.views.heatmap import Axes, Look, heatmap
 
 VALUES = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
@@ -20,14 +20,12 @@ VALUES = st.floats(allow_nan=True, allow_infinity=True, width=32)
 )
 @settings(max_examples=150, deadline=None)
 def test_every_cell_has_the_colour_of_its_value(m: np.ndarray, signed: bool, scale: float | None) -> None:
-    h = heatmap(
-        "x", m, row_labels=[""] * m.shape[0], col_labels=[""] * m.shape[1], signed=signed, scale=scale
-    )
+    h = heatmap("x", m, Axes([""] * m.shape[0], [""] * m.shape[1]), Look(signed=signed, scale=scale))
     finite = m[np.isfinite(m)].astype(np.float64)
     used = scale if scale is not None else (float(np.abs(finite).max()) if signed and finite.size else 1.0)
     kept = [float(v) for v in m.astype(np.float64).reshape(-1) if v != -np.inf]
 
-    assert len(h.cells) == len(kept)
-    for cell, v in zip(h.cells, kept, strict=True):
-        assert cell.fill == (diverging(v, used) if signed else sequential(v, used))
-        assert cell.ink == ink(cell.fill)
+    assert len(h.squares.fills) == len(kept)
+    for fill, square_ink, v in zip(h.squares.fills, h.squares.inks, kept, strict=True):
+        assert fill == (diverging(v, used) if signed else sequential(v, used))
+        assert square_ink == ink(fill)

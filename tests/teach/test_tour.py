@@ -204,15 +204,16 @@ def test_every_step_quotes_the_traces_numbers(client: TestClient, gpt2: GPT2, te
         got = {
             k.removeprefix("data-"): float(v)
             for k, v in card.items()
-            if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell")
+            if k.startswith("data-") and k not in ("data-step", "data-key", "data-cell", "data-tour-card")
         }
         assert set(got) == set(want), key
         words = " ".join(sentences)
         for name, value in want.items():
             assert got[name] == pytest.approx(float(value), rel=1e-6, abs=1e-9), (key, name)
             assert any(form in words for form in shown(got[name])), (key, name, got[name], words)
-        focused = [a for a in page.all(None, id="*") if "tour-focus" in a.get("class", "").split()]
-        assert [a["id"] for a in focused] == [TOUR[number - 1].focus]
+        # the card describes one element of the page, outlined and scrolled to
+        described = page.all(None, data_tour_target="*")
+        assert [a["data-tour-target"] for a in described] == [TOUR[number - 1].element], key
         if cell is not None:  # the square it talks about is outlined in the heatmap
             assert len(page.all("rect", **{"class": "tour-mark"})) == 1
 

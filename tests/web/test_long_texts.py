@@ -8,7 +8,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from app.views.colour import LEVELS, SEQUENTIAL, _mix
-from app.views.heatmap import COMPACT_CELLS, heatmap, pool_max
+from app.views.heatmap import COMPACT_CELLS, Axes, Look, heatmap, pool_max
 from model import GPT2
 
 LONG = " ".join(f"word{i}" for i in range(15))  # 30 tokens with the GPT-2 tokenizer
@@ -31,8 +31,8 @@ def test_a_compact_heatmap_draws_each_finite_square_once_in_its_rounded_colour()
     rng = np.random.default_rng(1)
     m = rng.random((n, n))
     m[np.triu_indices(n, 1)] = -np.inf  # the causal mask stays blank
-    h = heatmap("x", m, row_labels=[""] * n, col_labels=[""] * n, signed=False, cell=3, left=10, top=4)
-    assert h.cells == [] and h.paths is not None
+    h = heatmap("x", m, Axes([""] * n, [""] * n, left=10, top=4), Look(cell=3, signed=False))
+    assert h.squares.values == [] and h.paths is not None
     scale = 1.0  # probabilities: the sequential scale runs from 0 to 1
     seen = {}
     for fill, d in h.paths:
@@ -51,7 +51,7 @@ def test_a_compact_heatmap_draws_each_finite_square_once_in_its_rounded_colour()
 
 def test_heatmap_titles_are_escaped() -> None:
     labels = ["<script>alert(1)</script>", '"><img onerror=x>']
-    h = heatmap("x", np.ones((2, 2)), row_labels=labels, col_labels=labels, describe="{row} / {col}: ")
+    h = heatmap("x", np.ones((2, 2)), Axes(labels, labels, describe="{row} / {col}: "))
     markup = str(h.svg_cells)
     assert "<script>" not in markup and "<img" not in markup
     assert "&lt;script&gt;alert(1)&lt;/script&gt; / &quot;&gt;&lt;img onerror=x&gt;" in markup

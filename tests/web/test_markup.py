@@ -17,7 +17,7 @@ from app.main import make_templates
 from app.state import State
 from app.views import markup
 from app.views.format import table
-from app.views.heatmap import heatmap
+from app.views.heatmap import Axes, Look, Motion, heatmap
 from app.views.output import draw, output_view
 from app.views.overview import fan_view, layout
 from model import GPT2
@@ -44,17 +44,24 @@ def matrix(rows: int, cols: int, masked: bool) -> np.ndarray:
 @pytest.mark.parametrize("numbers", [False, True])
 @pytest.mark.parametrize("titles", [False, True])
 @pytest.mark.parametrize("signed", [False, True])
-def test_heatmap_squares_equal_their_twin(twins: Any, numbers: bool, titles: bool, signed: bool) -> None:
+@pytest.mark.parametrize("motion", [None, Motion("row", "hide")])
+def test_heatmap_squares_and_pins_equal_their_twins(
+    twins: Any, numbers: bool, titles: bool, signed: bool, motion: Motion | None
+) -> None:
     m = matrix(5, 5, masked=not signed)
     values = m if signed else np.abs(m)
-    where = {"row_labels": NASTY, "col_labels": NASTY, "left": 30, "top": 30, "describe": "{row} → {col}: "}
-    h = heatmap("block0.attn.probs", values, signed=signed, numbers=numbers, titles=titles, **where)
-    assert h.squares and str(twins.squares(h.parts, titles, numbers)) == h.squares
-    assert str(twins.heatmap_cells(h.squares, None)) == str(h.svg_cells)
+    axes = Axes(NASTY, NASTY, left=30, top=30, describe="{row} → {col}: ")
+    look = Look(signed=signed, numbers=numbers, titles=titles, index=(2,), motion=motion)
+    h = heatmap("block0.attn.probs", values, axes, look)
+    assert h.markup and str(twins.squares(h.squares, titles, numbers)) == h.markup
+    assert str(twins.heatmap_cells(h.markup, None)) == str(h.svg_cells)
+    assert (len(h.pins) == len(h.squares.values)) == titles  # a square pins a card when it has a title
+    if h.pins:
+        assert str(twins.pin_cards(h.pins)) == str(h.pin_cards)
 
 
 def test_compact_heatmap_paths_equal_their_twin(twins: Any) -> None:
-    h = heatmap("block0.mlp.act", matrix(60, 60, masked=True), row_labels=[""] * 60, col_labels=[""] * 60)
+    h = heatmap("block0.mlp.act", matrix(60, 60, masked=True), Axes([""] * 60, [""] * 60))
     assert h.paths and str(twins.heatmap_cells("", h.paths)) == str(h.svg_cells)
 
 

@@ -90,12 +90,17 @@ def test_temperature_changes_the_probabilities(client: TestClient) -> None:
     assert top_prob("0.1") > top_prob("1") > top_prob("5")
 
 
+def panel_of(html: str) -> str:
+    """The open detail panel's part of a page (the overview above it draws values of its own)."""
+    return html[html.index('<section id="panel"') :]
+
+
 def test_attention_heatmap_is_the_traces(client: TestClient, gpt2: GPT2) -> None:
     html = client.get("/", params={"text": TEXT, "layer": "2", "head": "3", "step": "probs"}).text
     probs = gpt2.trace(ids_of(gpt2))["block1.attn.probs"][2]
     svg = parse(html).one("svg", data_name="block1.attn.probs", **{"class": "fig heatmap main-map"})
     assert svg["data-rows"] == str(probs.shape[0])
-    cells = [float(c["data-value"]) for c in parse(html).all("rect", data_value="*")]
+    cells = [float(c["data-value"]) for c in parse(panel_of(html)).all("rect", data_value="*")]
     n = probs.shape[0]
     assert np.allclose(cells[: n * n], probs.reshape(-1), atol=1e-7)  # row by row; above the diagonal: 0
     assert 'aria-current="step"' in html
@@ -105,7 +110,8 @@ def test_masked_step_leaves_the_future_blank(client: TestClient, gpt2: GPT2) -> 
     html = client.get("/", params={"text": TEXT, "step": "masked"}).text
     masked = gpt2.trace(ids_of(gpt2))["block0.attn.masked"][0]
     n = masked.shape[0]
-    svg_cells = [float(c["data-value"]) for c in parse(html).all("rect", data_value="*")][: n * (n + 1) // 2]
+    squares = parse(panel_of(html)).all("rect", data_value="*")
+    svg_cells = [float(c["data-value"]) for c in squares][: n * (n + 1) // 2]
     assert np.allclose(svg_cells, masked[np.tril_indices(n)], atol=1e-7)
     assert "-inf" not in [c["data-value"] for c in parse(html).all("rect", data_value="*")]
 
@@ -122,7 +128,7 @@ def test_embedding_cells_are_the_traces(client: TestClient, gpt2: GPT2) -> None:
     trace = gpt2.trace(ids_of(gpt2))
     page = parse(html)
     assert page.one("svg", data_name="embed.sum")
-    values = [float(c["data-value"]) for c in page.all("rect", data_value="*")]
+    values = [float(c["data-value"]) for c in parse(panel_of(html)).all("rect", data_value="*")]
     n = trace.n_tokens
     token, position, total = (
         trace[name][:, :16].reshape(-1) for name in ("embed.token", "embed.position", "embed.sum")

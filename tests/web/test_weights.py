@@ -58,7 +58,7 @@ def check_numbers(drawn: Drawn, named: Named) -> int:
     checked = 0
     for p in drawn.products:
         w = named(p.matrix.name)
-        cells = p.matrix.parts
+        cells = p.matrix.squares
         for r, c, value in zip(cells.rows, cells.cols, cells.values, strict=True):
             want = w[p.cols[c], p.rows[r]] if p.transposed else w[p.rows[r], p.cols[c]]
             assert np.float32(value) == want, (p.matrix.name, r, c)
@@ -75,7 +75,7 @@ def check_numbers(drawn: Drawn, named: Named) -> int:
                 checked += 1
     for rows in drawn.rows:
         w = named(rows.matrix.name)
-        cells = rows.matrix.parts
+        cells = rows.matrix.squares
         for r, c, value in zip(cells.rows, cells.cols, cells.values, strict=True):
             assert np.float32(value) == w[rows.rows[r], rows.cols[c]], rows.matrix.name
             checked += 1
@@ -99,7 +99,7 @@ def check_products(drawn: Drawn, trace: Trace, state: State) -> None:
         assert np.allclose(g.values, trace[g.equals][i, : len(g.values)], rtol=1e-4, atol=2e-5), g.name
     for rows in drawn.rows:  # the table rows the text picked are the embedding's vectors, bit for bit
         want = trace[rows.equals][:, rows.cols]
-        assert np.array_equal(np.float32(rows.matrix.parts.values).reshape(want.shape), want)
+        assert np.array_equal(np.float32(rows.matrix.squares.values).reshape(want.shape), want)
 
 
 def check_model(gpt2: GPT2, weights: Weights) -> int:
@@ -117,7 +117,7 @@ def check_model(gpt2: GPT2, weights: Weights) -> int:
             check_products(drawn, trace, state)
             html = client.get(state.url()).text
             for p in [*drawn.products, *drawn.rows]:
-                assert p.matrix.squares in html  # the page draws the view's squares, values and all
+                assert p.matrix.markup in html  # the page draws the view's squares, values and all
             page = parse(html)
             vectors = [p.bias for p in drawn.products if p.bias] + [
                 v for g in drawn.gains for v in (g.gamma, g.beta)
