@@ -290,3 +290,24 @@ def test_any_intervention_values_give_a_page_or_a_400(client: TestClient, ablate
         "/api/predict", params={"text": TEXT, "ablate": ablate, "patch": patch, "patch_from": text2 or "x"}
     )
     assert api.status_code in (200, 400)
+
+
+def test_the_api_traces_with_heads_off_and_documents_its_parameters(client: TestClient, gpt2: GPT2) -> None:
+    names = "block1.attn.probs,logits"
+    r = client.get("/api/trace", params={"text": TEXT, "ablate": "2.3,1.1", "names": names})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["intervention"]["ablate"] == "1.1,2.3"
+    ids = [t.id for t in gpt2.tokenize(TEXT)]
+    want = gpt2.trace(ids, Intervention(ablate=frozenset({(0, 0), (1, 2)})))
+    probs = np.array(body["tensors"]["block1.attn.probs"], dtype=float)
+    assert not np.nan_to_num(probs[2]).any()  # head 3 of block 2: multiplied by 0
+    np.testing.assert_allclose(np.nan_to_num(probs), np.nan_to_num(want["block1.attn.probs"]), atol=1e-6)
+    np.testing.assert_allclose(np.array(body["tensors"]["logits"]), want["logits"], atol=1e-5)
+    assert not np.allclose(want["logits"], gpt2.trace(ids)["logits"])
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/trace", "/api/predict"):  # the same parameters on both, each described
+        params = {p["name"]: p for p in paths[path]["get"]["parameters"]}
+        for name in ("ablate", "patch", "patch_from"):
+            assert params[name]["description"], (path, name)
+        assert "block.head" in params["ablate"]["description"], path
