@@ -182,7 +182,7 @@ def lens_pairs(clean: Trace, trace: Trace, tok: Callable[[int], Token]) -> list[
 class BeforeAfter:
     """The output with heads switched off beside the original: the top token of each, and every row."""
 
-    heads: str  # e.g. "3.5, 7.1"
+    heads: str  # for a sentence: "block 3 head 5, block 7 head 1"
     before_top: str
     after_top: str
     before_top_prob: str
@@ -196,7 +196,7 @@ def before_after(
 ) -> BeforeAfter:
     b, a = int(before.order[0]), int(after.order[0])
     return BeforeAfter(
-        heads=", ".join(f"{block}.{head}" for block, head in state.ablate),
+        heads=heads_listed(state.ablate),
         before_top=show(tok(b).label),
         after_top=show(tok(a).label),
         before_top_prob=percent(before.probs[b]),

@@ -70,6 +70,8 @@ def test_before_and_after_equal_the_api_without_and_with_the_ablation(client: Te
             assert b == pytest.approx(before[token], abs=1e-12)
             assert a == pytest.approx(after[token], abs=1e-12)
     assert before != after  # switching heads off changed the numbers
+    assert parse(page.text).one("div", data_same_top="*")  # the before/after block, titled in words
+    assert "With block 1 head 1, block 2 head 4 switched off" in parse(page.text).all_text
 
 
 def test_the_lens_shows_both_runs(client: TestClient, gpt2: GPT2) -> None:
