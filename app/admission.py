@@ -9,7 +9,10 @@ order, without holding a thread; past its `queue_size` waiting, or after `timeou
 - `line`: every request that draws or computes, at most `concurrency` at once;
 - `heavy`: the biggest answers (/api/trace, up to millions of numbers), one at a time, before the line;
 - `exports`: figures and tables to download (PNG rendering takes seconds of CPU), `export_concurrency` at
-  once, before the line, so exports queue among themselves and pages keep the line's other turns.
+  once, before the line, so exports queue among themselves and pages keep the line's other turns;
+- `sweeps`: the views that may sweep many model runs (`view=heads`, `view=compare` and their exports),
+  one more at once than `sweep_concurrency` (one computing, one answered from the sweeps kept), before the
+  line: a class opening new sweeps waits here, not in the line every page needs.
 
 Static files, probes and /api/stats never wait. Model runs have their own bounded queue behind these
 (app/limits.py's RunQueue, the model's Gate): a lane bounds requests, the run queue bounds model runs.
@@ -24,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 NO_WAIT = ("/static/", "/healthz", "/api/stats")
 HEAVY_PATHS = ("/api/trace",)
 EXPORT_PREFIX = "/export/"
+SWEEP_VIEWS = ("heads", "compare")  # view= values whose pages may sweep (app/service/intervene.py)
+SWEEP_EXPORTS = ("/export/heads.",)
 RECHECK = 0.25  # seconds: a waiting request also looks again this often (a turn may be freed from elsewhere)
 # seconds a client may leave a big answer (heavy, export) unread before it is dropped: its turn in a lane
 # of one or two must not be held by a reader that never reads
@@ -131,6 +137,14 @@ def _unstalled(send: Send) -> Send:
     return guarded
 
 
+def _sweeping(scope: Scope) -> bool:
+    """A page that may sweep: view=heads or view=compare, not a live update of the output panel."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if not any(v.strip().lower() in SWEEP_VIEWS for v in query.get("view", [])):
+        return False
+    return not any(k == b"hx-target" and v == b"output" for k, v in scope.get("headers", []))
+
+
 class Admission:
     """ASGI middleware: each request that works waits for a turn in its lanes (app.state.lanes)."""
 
@@ -141,7 +155,9 @@ class Admission:
         self.line = Lane("line", settings.concurrency, settings.queue_size, timeout)
         self.heavy = Lane("heavy", 1, settings.queue_size, timeout, retry_after=2)
         self.exports = Lane("exports", settings.export_concurrency, settings.export_queue, timeout)
-        fastapi.state.lanes = {lane.name: lane for lane in (self.line, self.heavy, self.exports)}
+        self.sweeps = Lane("sweeps", settings.sweep_concurrency + 1, settings.queue_size, timeout)
+        lanes = (self.line, self.heavy, self.exports, self.sweeps)
+        fastapi.state.lanes = {lane.name: lane for lane in lanes}
         fastapi.state.work_line = self.line
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,7 +166,9 @@ class Admission:
             await self.app(scope, receive, send)
             return
         first = self.heavy if path in HEAVY_PATHS else None
-        if path.startswith(EXPORT_PREFIX):
+        if path.startswith(SWEEP_EXPORTS) or (path == "/" and _sweeping(scope)):
+            first = self.sweeps
+        elif path.startswith(EXPORT_PREFIX):
             first = self.exports
         lane = self.line
         try:

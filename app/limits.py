@@ -70,6 +70,7 @@ class RunQueue:
         self._turn = threading.Condition(self._lock)  # a slot came free, or a run finished
         self._free = max_running
         self._admitted = 0  # running + waiting
+        self._foreground = 0  # waiting, not background: a background run lets them go first
         self._running = 0
         self._runs = 0
         self._refused = 0
@@ -82,20 +83,33 @@ class RunQueue:
         return max(1, min(60, math.ceil(self._admitted * self._mean_s / self.max_running)))
 
     @contextmanager
-    def slot(self, done: Callable[[], bool] | None = None) -> Iterator[bool]:
+    def slot(self, done: Callable[[], bool] | None = None, *, background: bool = False) -> Iterator[bool]:
         """Hold a run slot for the body of the `with`; raise Busy when the queue is full or too slow.
 
         With `done`, stop waiting as soon as it is true (another run did this one's work, model/gpt2.py
-        packs waiting texts into one run): the body then runs without a slot and the `with` gives False."""
+        packs waiting texts into one run): the body then runs without a slot and the `with` gives False.
+        A `background` run (one of a sweep's: model/gpt2.py) takes a free slot only when no other run is
+        waiting for one, so a sweep of a hundred runs never holds a page back for more than one of them."""
         with self._lock:
             if self._admitted >= self.max_running + self.queue_size:
                 self._refused += 1
                 raise Busy(BUSY_MESSAGE, self.retry_after())
             self._admitted += 1
+            if not background:
+                self._foreground += 1
         try:
             with self._turn:
                 finished = done or (lambda: False)
-                if not self._turn.wait_for(lambda: self._free > 0 or finished(), self.timeout):
+                if background:
+                    ready = lambda: (self._free > 0 and self._foreground == 0) or finished()  # noqa: E731
+                else:
+                    ready = lambda: self._free > 0 or finished()  # noqa: E731
+                waited = self._turn.wait_for(ready, self.timeout)
+                if not background:
+                    self._foreground -= 1
+                    if self._foreground == 0:
+                        self._turn.notify_all()  # a sweep's run may be the next in line now
+                if not waited:
                     self._timed_out += 1
                     raise Busy(BUSY_MESSAGE, self.retry_after())
                 holding = not finished()

@@ -95,6 +95,7 @@ def make_templates() -> jinja2.Environment:
     motion_css = STATIC_DIR / "motion.css"
     slider_css = STATIC_DIR / "slider.css"
     present_css = STATIC_DIR / "present.css"
+    interventions_css = STATIC_DIR / "interventions.css"
     picture_css = STATIC_DIR / "picture.css"
     weights_css = STATIC_DIR / "weights.css"
     env.globals.update(
@@ -103,6 +104,7 @@ def make_templates() -> jinja2.Environment:
         motion_css_url=f"/static/motion.css?v={asset_version(motion_css)}",
         slider_css_url=f"/static/slider.css?v={asset_version(slider_css)}",
         present_css_url=f"/static/present.css?v={asset_version(present_css)}",
+        interventions_css_url=f"/static/interventions.css?v={asset_version(interventions_css)}",
         picture_css_url=f"/static/picture.css?v={asset_version(picture_css)}",
         weights_css_url=f"/static/weights.css?v={asset_version(weights_css)}",
         html_lang=i18n.html_lang,

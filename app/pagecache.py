@@ -107,8 +107,10 @@ class PageCache:
         headers = list(start.get("headers", []))
         names = {k.lower() for k, _ in headers}
         vary = {v.strip().lower() for k, value in headers if k.lower() == b"vary" for v in value.split(b",")}
+        no_store = any(k.lower() == b"cache-control" and b"no-store" in v for k, v in headers)
         if (
             b"set-cookie" in names
+            or no_store
             or not vary
             or not vary <= {h.encode() for h in KEY_HEADERS} | {b"accept-encoding"}
         ):

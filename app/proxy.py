@@ -34,9 +34,11 @@ def cache_control(method: str, path: str, query_string: bytes, status: int) -> s
 
 def example_query(query_string: bytes) -> bool:
     """True when the query names an example prompt (or none: the page opens on the first) and nothing a
-    student added to it: no generated tokens, no button pressed."""
+    student added to it: no generated tokens, no button pressed, no second text."""
     query = QueryParams(query_string)  # read as the routes read it
     text = query.get("text", REFERENCE_PROMPTS[0]).replace("\r\n", "\n")
+    if query.get("text2", "").strip() or query.get("patch_from", "").strip():
+        return False  # a second text (view=compare, a patch's source) is the student's own
     return text in REFERENCE_PROMPTS and not query.get("gen", "").strip() and "action" not in query
 
 

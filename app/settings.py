@@ -66,6 +66,19 @@ class Settings(BaseSettings):
         64, ge=0, le=4096, description="drawn parts of pages shared by students on one text and view (MB)"
     )
 
+    # Interventions (app/service/intervene.py): the sweeps of many runs, bounded
+    sweep_tokens: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="longest text (tokens) for which the page sweeps every head, or every patch of a pair",
+    )
+    sweep_concurrency: int = Field(1, ge=1, le=16, description="sweeps computed at once per worker process")
+    sweep_wait: float = Field(
+        10.0, gt=0, le=600, description="seconds a page waits for a sweep's turn, then is drawn without it"
+    )
+    sweep_cache_mb: int = Field(8, ge=0, le=1024, description="finished sweeps kept for repeat requests (MB)")
+
     # Behind a proxy (deploy/: nginx in front of several replicas)
     trusted_proxies: str = Field(
         "127.0.0.1,::1",

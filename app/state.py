@@ -25,7 +25,8 @@ REFERENCE_PROMPTS = (
     "On the deserted planet they discovered a",
     "IEEE VIS conference highlights the",
 )
-VIEWS = ("embedding", "attention", "mlp", "residual", "kv")
+VIEWS = ("embedding", "attention", "mlp", "residual", "kv", "heads")  # the detail panels
+COMPARE = "compare"  # view=compare: two prompts side by side (app/service/compare.py), not a detail panel
 # The attention panel's walk-through, in the order GPT-2 computes it. One vocabulary: the URL's `step=`, the
 # panel's tabs, the tour's attention steps (app/views/tour.py) and the tensors they show (block{i}.q|k|v,
 # block{i}.attn.scores|scaled|masked|probs|heads|out; "concat" is attn.heads side by side).
@@ -35,6 +36,7 @@ ACTIONS = ("run", "generate", "greedy", "undo", "clear")
 TEMPERATURE = (0.05, 5.0, DEFAULT_TEMPERATURE)  # slider minimum, maximum, default (as the API and CLI)
 MAX_SEED = 2**32 - 1
 MAX_GENERATED = 64
+MAX_ABLATE = 16  # heads switched off at once (ablate=)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class State:
     present: bool = False
     lang: str = ""  # "" when the URL does not choose one (the browser's Accept-Language decides)
     tour: int | None = None  # the guided tour's step, counted from 1
+    ablate: tuple[tuple[int, int], ...] = ()  # heads switched off, (block, head) counted from 1, sorted
+    text2: str = ""  # the second prompt of view=compare ("" when none)
+    patch: tuple[int, int] | None = None  # view=compare: (site, token) of A's residual copied into B's run
     # the URL's parameter order (a subclass may write its sampling controls otherwise: app/pieces.py)
     _order: ClassVar[tuple[str, ...]] = ()
 
@@ -116,6 +121,12 @@ def _encode_all(s: State) -> dict[str, str]:
         out["step"] = s.step
     if s.token is not None:
         out["token"] = str(s.token)
+    if s.ablate:
+        out["ablate"] = heads_text(s.ablate)
+    if s.text2:
+        out["text2"] = s.text2
+    if s.patch is not None:
+        out["patch"] = f"{s.patch[0]}.{s.patch[1]}"
     if s.gen:
         out["gen"] = ",".join(str(i) for i in s.gen)
         out["gen_for"] = text_digest(s.text)
@@ -135,7 +146,8 @@ def _encode_all(s: State) -> dict[str, str]:
 # The sampling controls, always written together, after the head.
 SAMPLING = ("temperature", "top_k", "top_p", "seed")
 # the URL's parameter order, and how a changed control is written (None: left out of the URL)
-ORDER: tuple[str, ...] = ("text", "model", "layer", "head", *SAMPLING, "view", "step", "token", "gen")
+ORDER: tuple[str, ...] = ("text", "model", "layer", "head", *SAMPLING, "view", "step", "token", "ablate")
+ORDER += ("text2", "patch", "gen")
 ORDER += ("gen_for", "expand", "weights", "present", "tour", "lang")
 _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "model": str,
@@ -148,6 +160,9 @@ _ENCODE: dict[str, Callable[[Any], str | None]] = {
     "view": str,
     "step": lambda v: None if v == "qkv" else v,
     "token": lambda v: None if v is None else str(v),
+    "ablate": lambda v: heads_text(v) or None,
+    "text2": lambda v: v or None,
+    "patch": lambda v: None if v is None else f"{v[0]}.{v[1]}",
     "expand": lambda v: "1" if v else None,
     "weights": lambda v: "1" if v else None,
     "present": lambda v: "1" if v else None,
@@ -168,10 +183,18 @@ def quote_text(text: str) -> str:
     return quote(text, safe="!()*")
 
 
+TEXTS = ("text", "text2")  # written as htmx writes them (quote_text)
+
+
+def heads_text(heads: tuple[tuple[int, int], ...]) -> str:
+    """Heads as the URL writes them: block.head pairs counted from 1, e.g. `3.5,7.1`."""
+    return ",".join(f"{block}.{head}" for block, head in heads)
+
+
 def to_url(params: Mapping[str, str], anchor: str = "") -> str:
     """`/?a=1&b=2#anchor`; each value is quoted once and remembered (a page holds dozens of links)."""
     query = "&".join(
-        f"{k}={quote_text(value) if k == 'text' else quote_value(value)}" for k, value in params.items()
+        f"{k}={quote_text(value) if k in TEXTS else quote_value(value)}" for k, value in params.items()
     )
     return f"/?{query}" + (f"#{anchor}" if anchor else "")
 
@@ -184,6 +207,8 @@ class Parsed:
     messages: list[str] = field(default_factory=list)
     action: str | None = None
     text_ok: bool = True  # False: there is no usable text, so nothing can be traced
+    text2_ok: bool = True  # False: the second prompt (view=compare) is unusable
+    respelled: bool = False  # the URL spelled a control as a form does (patch_block, patch_token): redirect
     given: frozenset[str] = frozenset()  # the controls the URL set (non-empty values)
     slid: frozenset[str] = frozenset()  # the controls set by their slider rather than their typed field
 
@@ -245,6 +270,62 @@ def _float(raw: str, name: str, lo: float, hi: float, default: float, messages: 
         )
         return clamped
     return value
+
+
+def parse_heads(raw: str, limits: Limits, messages: list[str]) -> tuple[tuple[int, int], ...]:
+    """`ablate=3.5,7.1`: heads as (block, head) pairs counted from 1, sorted, each once; a malformed or
+    out-of-range pair is left out with a message, and past MAX_ABLATE heads the rest are."""
+    heads: set[tuple[int, int]] = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        block_text, dot, head_text = part.partition(".")
+        try:
+            block, head = int(block_text), int(head_text)
+        except ValueError:
+            messages.append(
+                _(
+                    "Heads to switch off are written block.head, counted from 1 (e.g. ablate=3.5,7.1); "
+                    "{part} is not, so it was left out."
+                ).format(part=repr(part[:20]))
+            )
+            continue
+        if not (dot and 1 <= block <= limits.n_layer and 1 <= head <= limits.n_head):
+            messages.append(
+                _(
+                    "There is no head {head} in block {block}: blocks are 1 to {layers} and heads 1 to "
+                    "{heads}. It was left out."
+                ).format(head=head, block=block, layers=limits.n_layer, heads=limits.n_head)
+            )
+            continue
+        heads.add((block, head))
+    if len(heads) > MAX_ABLATE:
+        messages.append(
+            _("At most {n} heads can be switched off at once; the first {n} were kept.").format(n=MAX_ABLATE)
+        )
+    return tuple(sorted(heads)[:MAX_ABLATE])
+
+
+def parse_patch(raw: str, limits: Limits, messages: list[str]) -> tuple[int, int] | None:
+    """`patch=4.3`: the residual stream after block 4 (0: the embeddings, entering block 1) at token 3,
+    counted from 1; None with a message when malformed or out of range (the token is checked against the
+    prompts' lengths once they are tokenized)."""
+    site_text, dot, token_text = raw.strip().partition(".")
+    try:
+        site, token = int(site_text), int(token_text)
+    except ValueError:
+        site, token = -1, 0
+    if not dot or not 0 <= site <= limits.n_layer or not 1 <= token <= 100_000:
+        messages.append(
+            _(
+                "A patch is written block.token (e.g. patch=4.3: after block 4, token 3), with the block "
+                "from 0 (the embeddings) to {layers} and tokens counted from 1; {raw} is not, so nothing "
+                "was patched."
+            ).format(layers=limits.n_layer, raw=repr(raw.strip()[:20]))
+        )
+        return None
+    return site, token
 
 
 def _flag(raw: str | None) -> bool:
@@ -323,8 +404,20 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
     seed = _int(raw, _("Seed"), 0, MAX_SEED, 0, messages) if (raw := get("seed")) else 0
     tour = _int(raw, _("Tour step"), 1, limits.tour_steps, 1, messages) if (raw := get("tour")) else None
 
+    ablate = parse_heads(raw, limits, messages) if (raw := get("ablate")) else ()
+    text2, text2_ok = "", True
+    if (raw := get("text2")) is not None:
+        text2 = raw.replace("\r\n", "\n")
+        if (problem := text_problem(text2, limits.max_chars)) is not None:
+            messages.append(_("Second prompt: {problem}").format(problem=problem.reader()))
+            text2_ok = False
+    patch_raw, respelled = get("patch"), False
+    if patch_raw is None and (block := get("patch_block")) and (token_raw := get("patch_token")):
+        patch_raw, respelled = f"{block.strip()}.{token_raw.strip()}", True  # the compare view's form
+    patch = parse_patch(patch_raw, limits, messages) if patch_raw else None
+
     view = (get("view") or "attention").strip().lower()
-    if view not in VIEWS:
+    if view not in VIEWS and view != COMPARE:
         messages.append(_("There is no panel called {name}; showing attention.").format(name=repr(view[:40])))
         view = "attention"
     step = (get("step") or "qkv").strip().lower()
@@ -366,6 +459,18 @@ def parse_state(query: Mapping[str, str], limits: Limits) -> Parsed:
         present=_flag(query.get("present")),
         lang=lang,
         tour=tour,
+        ablate=ablate,
+        text2=text2,
+        patch=patch,
     )
     given = frozenset(key for key, value in query.items() if value.strip())
-    return Parsed(state=state, messages=messages, action=action, text_ok=text_ok, given=given, slid=slid)
+    return Parsed(
+        state=state,
+        messages=messages,
+        action=action,
+        text_ok=text_ok,
+        text2_ok=text2_ok,
+        given=given,
+        respelled=respelled,
+        slid=slid,
+    )

@@ -1,7 +1,9 @@
 """The "which heads matter here" sweep (every head switched off alone: L·H runs of one text, 144 for GPT-2
 small) packed into as few graph runs as the packing bounds allow, against the same sweep one run per head,
-measured in the same process. Also what the intervention inputs cost a trace that uses none: the graph
-against the same graph built without them (builder version 2's graph), same text, same session options.
+measured in the same process; the same for the compare view's patching grid (A's residual copied into B's
+run at every site and position: (L+1)·T runs, 104 for GPT-2 small at 8 tokens). Also what the intervention
+inputs cost a trace that uses none: the graph against the same graph built without them (builder version 2's
+graph), same text, same session options.
 
     python bench/head_sweep.py [--model random-gpt2] [--tokens 4 8 16] [--threads 1] [--repeat 3]
 """
@@ -53,6 +55,27 @@ def main() -> None:
             f"{n:>6}{packed.runs:>13}{alone.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
             f"{t_alone / t_packed:>14.2f}{worst:>10.1e}"
         )
+
+    print(f"the patching grid: {config.n_layer + 1} sites x T positions")
+    print(f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
+          f"{'alone/packed':>14}{'max diff':>10}")  # fmt: skip
+    for n in args.tokens:
+        ids = [100 + 37 * i for i in range(n)]
+        source = gpt2.trace([200 + 41 * i for i in range(n)])  # prompt A: another text of the same length
+        top = int(source.logit_order()[0])
+        packed_p, alone_p = gpt2.patch_sweep(ids, source, top), gpt2.patch_sweep(ids, source, top, per_run=1)
+        worst = float(np.abs(packed_p.probs - alone_p.probs).max())
+        t_packed, t_alone = float("inf"), float("inf")
+        for _ in range(args.repeat):  # alternate, so both see the same load
+            t_packed = min(
+                t_packed, best_ms(lambda ids=ids, s=source, t=top: gpt2.patch_sweep(ids, s, t), 1) / 1000
+            )
+            t_alone = min(
+                t_alone,
+                best_ms(lambda ids=ids, s=source, t=top: gpt2.patch_sweep(ids, s, t, per_run=1), 1) / 1000,
+            )
+        print(f"{n:>6}{packed_p.runs:>13}{alone_p.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
+              f"{t_alone / t_packed:>14.2f}{worst:>10.1e}")  # fmt: skip
 
     # a trace with no intervention: the graph with the intervention inputs at their defaults, and without them
     engine = gpt2.engine

@@ -21,6 +21,7 @@ from app.settings import Settings
 from model import GPT2, load_model
 
 TEXT = "Data visualization empowers users to see patterns"  # 8 tokens
+TEXT2 = "Data+visualization+empowers+people+to+see+patterns"  # one word changed, 8 tokens too
 BUDGET = 300_000
 
 
@@ -58,9 +59,16 @@ def main() -> None:
         cfg = gpt2.config
         print(f"model {gpt2.name}: {cfg.n_layer} blocks, {cfg.n_head} heads; prompt {n} tokens")
         print(f"assets: {', '.join(assets)}")
-        for view in ("attention", "embedding", "mlp", "residual"):
+        for view in ("attention", "embedding", "mlp", "residual", "heads"):
             p_raw, p_wire = fetch(client, f"{url}&view={view}")
             print(f"  HTML of the {view:9} view: {p_raw:7d} bytes raw, {p_wire:6d} with gzip")
+        # issue 17's views: heads switched off (both runs shown), and two prompts compared with the grid
+        for name, extra in (
+            ("ablated", "&ablate=1.1,5.3,9.12"),
+            ("compare", f"&text2={TEXT2}&view=compare&patch=6.4"),
+        ):
+            v_raw, v_wire, _ = first_view(client, url + extra)
+            print(f"  first view, {name:8}: {v_raw:7d} bytes raw, {v_wire:6d} transferred with gzip")
         print(
             f"first view (HTML + CSS + htmx): {raw} bytes raw, {wire} transferred with gzip; "
             f"budget {BUDGET} ({wire / BUDGET:.2f} of it)"

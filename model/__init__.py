@@ -1,7 +1,7 @@
 """GPT-2 as an ONNX graph with every activation exposed. No web code lives here."""
 
 from model.config import GPT2Config
-from model.gpt2 import GPT2, HeadSweep
+from model.gpt2 import GPT2, HeadSweep, PatchSweep
 from model.intervention import Intervention, Patch
 from model.sampling import Sampling, sample
 from model.sources import LoadedModel, ModelUnavailable, load_model
@@ -16,6 +16,7 @@ __all__ = [
     "LoadedModel",
     "ModelUnavailable",
     "Patch",
+    "PatchSweep",
     "Sampling",
     "Token",
     "Tokenizer",

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from model.cache import TraceCache
-from model.intervention import Intervention
+from model.intervention import Intervention, Patch
 from model.mapped import MappedWeights, mapped_weights
 from model.runtime import Engine
 from model.sources import LoadedModel
@@ -30,16 +30,19 @@ CHECK_TEXT = "Hello, world"  # the startup check's trace
 class Gate(Protocol):
     """Where every model run (not a cache hit) waits for its turn. `slot(done)` holds a turn for the body of
     a `with` and gives True; it may stop waiting once `done()` says another run did the work, and then gives
-    False. A server implements it with a bounded queue (app/limits.py's RunQueue)."""
+    False. A `background` run (one of a sweep's many) lets every other run waiting go first. A server
+    implements it with a bounded queue (app/limits.py's RunQueue)."""
 
-    def slot(self, done: Callable[[], bool] | None = None) -> AbstractContextManager[bool]: ...
+    def slot(
+        self, done: Callable[[], bool] | None = None, *, background: bool = False
+    ) -> AbstractContextManager[bool]: ...
 
 
 class NoGate:
     """The gate of a GPT2 outside a server: every run goes at once."""
 
     @contextmanager
-    def slot(self, done: Callable[[], bool] | None = None) -> Iterator[bool]:
+    def slot(self, done: Callable[[], bool] | None = None, *, background: bool = False) -> Iterator[bool]:
         yield True
 
 
@@ -167,7 +170,7 @@ class GPT2:
         """Which heads matter here: for each head alone switched off, the change in the probability of the
         clean run's top next token (temperature 1, no filter). L·H runs of the text (144 for GPT-2 small),
         packed `per_run` to a graph run (by default as many as MAX_PACK and MAX_PACK_CELLS allow), each
-        through the gate like any other model run.
+        through the gate like any other model run, but behind every other run waiting (`background`).
 
         Its runs fetch only next-token scores, so they are kept apart from the texts waiting in `_run` (which
         need every tensor): packed with those, they would make the whole run fetch and split everything."""
@@ -176,24 +179,49 @@ class GPT2:
         clean = self.trace(key)
         top = int(clean.logit_order()[0])
         before = float(_prob(clean.logits[None, :], top)[0])
+        heads = [(b, h) for b in range(c.n_layer) for h in range(c.n_head)]
+        alone = [Intervention(ablate=frozenset({head})) for head in heads]  # one head off in each
+        after, runs = self._sweep(key, alone, top, per_run)
+        change = (after - before).reshape(c.n_layer, c.n_head)
+        return HeadSweep(token=top, prob=before, change=change, runs=runs)
+
+    def patch_sweep(self, ids: Sequence[int], source: Trace, token: int, *, per_run: int | None = None,
+                    ablate: frozenset[tuple[int, int]] = frozenset()) -> PatchSweep:  # fmt: skip
+        """Activation patching at every site: for each residual stream site s (0: `embed.sum`, entering block
+        0; s >= 1: `block{s-1}.resid.out`) and each position p that both texts have (counted from the start,
+        so the vector keeps its position embedding), the probability of next token `token` when the run of
+        `ids` gets `source`'s vector there, with the heads `ablate` switched off (as they should be in the
+        source's run). (L+1)·min(T, T_source) runs, packed and in the background as `head_sweep`'s."""
+        key = tuple(int(i) for i in ids)
+        c = self.config
+        positions = min(len(key), source.n_tokens)
+        tensors = ["embed.sum", *(f"block{b}.resid.out" for b in range(c.n_layer))]
+        patches = [
+            Intervention(ablate=ablate, patch=(Patch.from_trace(source, tensor, p),))
+            for tensor in tensors
+            for p in range(positions)
+        ]
+        probs, runs = self._sweep(key, patches, token, per_run)
+        return PatchSweep(token=token, probs=probs.reshape(c.n_layer + 1, positions), runs=runs)
+
+    def _sweep(self, key: tuple[int, ...], interventions: list[Intervention], token: int,
+               per_run: int | None) -> tuple[np.ndarray, int]:  # fmt: skip
+        """softmax(logits)[token] of the text `key` under each intervention, from packed graph runs that fetch
+        only the next-token scores, each waiting behind the other runs (`background`); and the runs taken."""
         most = max(1, min(MAX_PACK, math.isqrt(MAX_PACK_CELLS) // len(key)))  # (k·T)² cells for k texts
         per_run = most if per_run is None else max(1, min(per_run, most))
-        heads = [(b, h) for b in range(c.n_layer) for h in range(c.n_head)]
-        after = np.empty(len(heads))
+        probs = np.empty(len(interventions))
         runs = 0
-        for start in range(0, len(heads), per_run):
-            chunk = heads[start : start + per_run]
-            with self.gate.slot(lambda: False):
-                logits = self.engine.next_token_logits(
-                    [(None, key)] * len(chunk), [Intervention(ablate=frozenset({head})) for head in chunk]
-                )  # [k, V]
-            after[start : start + len(chunk)] = _prob(logits, top)
+        for start in range(0, len(interventions), per_run):
+            chunk = interventions[start : start + per_run]
+            with self.gate.slot(lambda: False, background=True):
+                logits = self.engine.next_token_logits([(None, key)] * len(chunk), chunk)  # [k, V]
+            probs[start : start + len(chunk)] = _prob(logits, token)
             runs += 1
             with self._lock:
                 self.runs += 1
                 self.texts += len(chunk)
-        change = (after - before).reshape(c.n_layer, c.n_head)
-        return HeadSweep(token=top, prob=before, change=change, runs=runs)
+        return probs, runs
 
 
 @dataclass(frozen=True)
@@ -203,6 +231,15 @@ class HeadSweep:
     token: int  # the clean run's top next token
     prob: float  # its probability in the clean run
     change: np.ndarray  # [L, H]: its probability with that head switched off, minus `prob`
+    runs: int  # graph runs the sweep took
+
+
+@dataclass(frozen=True)
+class PatchSweep:
+    """The probability of one next token with one residual vector patched in, at every site and position."""
+
+    token: int
+    probs: np.ndarray  # [L+1, P]: site s (0: embed.sum, s: block{s-1}.resid.out) and position p, from 0
     runs: int  # graph runs the sweep took
 
 

@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field
 
 from app.deps import SiteDep
 from app.service.checks import model_problem, text_problem, token_problem
-from app.service.run import token_limit
+from app.service.intervene import patched
+from app.service.run import limits_of, token_limit
 from app.service.site import Site
-from model import GPT2, Token, Trace, sample
+from app.state import MAX_ABLATE, heads_text, parse_heads, parse_patch
+from model import GPT2, Intervention, Token, Trace, sample
 from model.sampling import DEFAULT_TEMPERATURE, check_controls
 
 router = APIRouter()
@@ -31,9 +33,21 @@ class TokenOut(BaseModel):
     label: str = Field(description="what the page shows: the text, or its bytes when the text is not whole")
 
 
+class Done(BaseModel):
+    """What was done to the model for this answer (issue 17), as the request asked."""
+
+    ablate: str = Field(description="heads switched off, block.head counted from 1 ('' when none)")
+    patch: str | None = Field(
+        description="site.token of the residual copied from patch_from (null when none): site 0 is "
+        "embed.sum, site s is block{s-1}.resid.out (blocks from 0 in tensor names); the token from 1"
+    )
+    patch_from: str | None = Field(description="the text whose vector was patched in (null when none)")
+
+
 class TraceOut(BaseModel):
     model: str
     trained: bool = Field(description="false: the weights are random and the predictions are noise")
+    intervention: Done
     tokens: list[TokenOut]
     ids: list[int]
     shapes: dict[str, list[int]] = Field(description="every tensor of the trace and its shape")
@@ -63,6 +77,7 @@ class Candidate(BaseModel):
 class PredictOut(BaseModel):
     model: str
     trained: bool
+    intervention: Done
     tokens: list[TokenOut]
     temperature: float
     top_k: int | None
@@ -110,10 +125,63 @@ def _jsonable(a: np.ndarray) -> Any:
     return b.tolist()
 
 
+def _intervention(site: Site, gpt2: GPT2, ids: list[int], ablate: str, patch: str | None,
+                  patch_from: str | None) -> tuple[Intervention | None, Done]:  # fmt: skip
+    """The intervention the query asks for, with the page's rules; HTTP 400 with a sentence when it is bad:
+    malformed or out of range heads, more than MAX_ABLATE, a patch without its text (or the reverse), a
+    patch position that is not in both texts."""
+    limits = limits_of(site.serving, site.settings.max_chars)
+    problems: list[str] = []
+    heads = parse_heads(ablate, limits, problems) if ablate.strip() else ()
+    where = parse_patch(patch, limits, problems) if patch is not None and patch.strip() else None
+    if problems:
+        raise HTTPException(400, " ".join(problems))
+    off = frozenset((b - 1, h - 1) for b, h in heads)
+    done = Done(ablate=heads_text(heads), patch=None, patch_from=None)
+    if where is None and patch_from is None:
+        return (Intervention(ablate=off) if off else None), done
+    if where is None or patch_from is None:
+        raise HTTPException(
+            400, "patch and patch_from go together: the site.token to patch and the text to take it from"
+        )
+    try:
+        _model, source_tokens = _tokens(site, patch_from, None)
+    except HTTPException as err:
+        raise HTTPException(400, f"patch_from: {err.detail}") from err
+    shared = min(len(ids), len(source_tokens))
+    site_, token = where
+    if token > shared:
+        raise HTTPException(
+            400,
+            f"patch position {token} is past the end: text has {len(ids)} tokens and patch_from "
+            f"{len(source_tokens)}; positions count from 1 at the start of both, up to {shared}",
+        )
+    source = gpt2.trace([t.id for t in source_tokens], Intervention(ablate=off) if off else None)
+    done = Done(ablate=done.ablate, patch=f"{site_}.{token}", patch_from=patch_from)
+    return patched(source, site_, token - 1, off), done
+
+
 Text = Annotated[
     str, Query(description="the text GPT-2 reads", examples=["Data visualization empowers users to"])
 ]
 ModelName = Annotated[str | None, Query(description="must name the served model, if given")]
+Ablate = Annotated[
+    str,
+    Query(
+        description=f"heads to switch off (their attention probabilities multiplied by 0), block.head "
+        f"counted from 1 as on the page, comma-separated, at most {MAX_ABLATE}; e.g. '3.5,7.1' is "
+        "block2.attn head 4 and block6.attn head 0 in tensor names"
+    ),
+]
+PatchSite = Annotated[
+    str | None,
+    Query(
+        description="with patch_from: copy patch_from's residual stream vector at site.token into this "
+        "text's run; site 0 is embed.sum, site s is block{s-1}.resid.out; the token counted from 1 at the "
+        "start of both texts, so it must exist in both (e.g. '4.3')"
+    ),
+]
+PatchFrom = Annotated[str | None, Query(description="the text the patched vector comes from (prompt A)")]
 
 
 @router.get("/api/trace", response_model=TraceOut, tags=["api"])
@@ -124,10 +192,16 @@ def api_trace(
     names: Annotated[
         str, Query(description="comma-separated tensor names or globs, e.g. 'embed.*,block0.attn.probs'")
     ] = "*",
+    ablate: Ablate = "",
+    patch: PatchSite = None,
+    patch_from: PatchFrom = None,
 ) -> StreamingResponse:
-    """Every named activation of one forward pass (or those `names` selects)."""
+    """Every named activation of one forward pass (or those `names` selects), with the heads `ablate`
+    switches off and the vector `patch` copies in, if any."""
     gpt2, tokens = _tokens(site, text, model)
-    trace = gpt2.trace([t.id for t in tokens])
+    ids = [t.id for t in tokens]
+    intervention, done = _intervention(site, gpt2, ids, ablate, patch, patch_from)
+    trace = gpt2.trace(ids, intervention)
     patterns = [p.strip() for p in names.split(",") if p.strip()]
     chosen = [n for n in trace.names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
@@ -142,6 +216,7 @@ def api_trace(
     head = TraceOut(
         model=gpt2.name,
         trained=gpt2.loaded.trained,
+        intervention=done,
         tokens=_token_out(tokens),
         ids=[t.id for t in tokens],
         shapes={n: list(trace[n].shape) for n in trace.names},
@@ -190,18 +265,26 @@ def api_predict(
     ] = 0,
     n: Annotated[int, Query(ge=1, le=100, description="how many candidates to list")] = 10,
     greedy: Annotated[bool, Query(description="take the first of the ranking instead of drawing")] = False,
+    ablate: Ablate = "",
+    patch: PatchSite = None,
+    patch_from: PatchFrom = None,
 ) -> PredictOut:
     """The next-token distribution after the text: temperature, top-k, top-p, softmax, a seeded draw.
 
     Every step reads one ranking: highest logit first, equal logits by lower id. Top-k and top-p keep a start
     of it; the draw lays the kept probabilities end to end in that order and takes the token under a point
-    the seed picks. So a filter that keeps every token draws what no filter draws."""
+    the seed picks. So a filter that keeps every token draws what no filter draws.
+
+    With `ablate`, the heads it names are switched off; with `patch` and `patch_from`, one residual vector
+    of patch_from's run replaces this text's (the compare view's patch: text is prompt B, patch_from A)."""
     gpt2, tokens = _tokens(site, text, model)
     try:
         check_controls(temperature, top_k, top_p, gpt2.config.vocab_size)
     except ValueError as err:
         raise HTTPException(422, str(err)) from err
-    trace = gpt2.trace([t.id for t in tokens])
+    ids = [t.id for t in tokens]
+    intervention, done = _intervention(site, gpt2, ids, ablate, patch, patch_from)
+    trace = gpt2.trace(ids, intervention)
     s = sample(trace.logits, temperature, top_k, top_p, seed=seed, greedy=greedy, order=trace.logit_order())
 
     def candidate(rank: int, i: int) -> Candidate:
@@ -221,6 +304,7 @@ def api_predict(
     return PredictOut(
         model=gpt2.name,
         trained=gpt2.loaded.trained,
+        intervention=done,
         tokens=_token_out(tokens),
         temperature=temperature,
         top_k=top_k,

@@ -8,6 +8,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.deps import Base, HtmxTarget, Language, ParsedState, SiteDep
 from app.service import page as service
+from app.service.compare import compare_page
+from app.state import COMPARE
 
 router = APIRouter()
 
@@ -15,7 +17,10 @@ router = APIRouter()
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 def page(site: SiteDep, parsed: ParsedState, lang: Language, target: HtmxTarget, base: Base) -> Response:
     """The explainer. Every control is a query parameter; see app/state.py."""
-    answer = service.page(site, parsed, lang, target, base)
+    if parsed.state.view == COMPARE:  # two prompts side by side: a page of its own
+        answer = compare_page(site, parsed, lang, target, base)
+    else:
+        answer = service.page(site, parsed, lang, target, base)
     if answer.redirect is not None:
         return RedirectResponse(answer.redirect, status_code=303)
     return HTMLResponse(answer.html, status_code=answer.status, headers=answer.headers)

@@ -65,6 +65,11 @@ class LineOut(BaseModel):
     refused: int = Field(description="answered 503: the line was full or the wait too long")
 
 
+class SweepStats(CacheCounts):
+    computed: int = Field(description="sweeps computed (each many model runs)")
+    refused: int = Field(description="sweeps left out of a page: no turn in time, or the run queue full")
+
+
 class Stats(BaseModel):
     model: str
     pid: int = Field(description="this worker process (each worker has its own caches and queue)")
@@ -74,9 +79,11 @@ class Stats(BaseModel):
     queue: QueueOut
     line: LineOut
     lanes: dict[str, LineOut] = Field(
-        description="every lane of requests: the line, the biggest answers (heavy), the downloads (exports)"
+        description="every lane of requests: the line, the biggest answers (heavy), the downloads (exports), "
+        "the views that sweep many runs (sweeps)"
     )
     exports: CacheCounts | None = Field(description="finished downloads kept; null when off")
+    sweeps: SweepStats | None = Field(description="sweeps (which heads matter, patching grids); null loading")
     rate_limited: int = Field(description="requests answered 429 (0 when the rate limit is off)")
     rss_mb: float = Field(description="this worker process's resident memory now")
     peak_rss_mb: float = Field(description="its highest resident memory so far")
@@ -110,6 +117,10 @@ def lane_out(lane: Any) -> LineOut:
     )
 
 
+def sweep_stats(sweeps: Any) -> SweepStats:
+    return SweepStats(**counts(sweeps.cache), computed=sweeps.computed, refused=sweeps.refused)
+
+
 @router.get("/api/stats", response_model=Stats, tags=["health"])
 def stats(request: Request) -> Stats:
     """How this worker is doing: trace cache hit rate, model queue, refusals and memory."""
@@ -133,6 +144,7 @@ def stats(request: Request) -> Stats:
         line=lane_out(line),
         lanes={name: lane_out(lane) for name, lane in request.app.state.lanes.items()},
         exports=None if site is None or site.exports is None else CacheCounts(**counts(site.exports)),
+        sweeps=None if site is None else sweep_stats(site.sweeps),
         rate_limited=limiter.refused if limiter is not None else 0,
         rss_mb=round(rss, 1),
         peak_rss_mb=round(peak, 1),

@@ -14,14 +14,17 @@ from functools import cache
 from typing import Any
 
 from app import i18n
+from app.i18n import _
 from app.paths import STATIC_DIR
 from app.png import export_scale, needs_wide_font, png_css, render_png
-from app.service.page import DETAIL_VIEWS
+from app.service.intervene import add_sweep
+from app.service.page import detail_panel
 from app.service.run import Run, run
 from app.service.site import Site
 from app.state import Parsed, State
 from app.views.figures import panel_figure
-from app.views.numbers import panel_tables, table_names, to_csv, to_json
+from app.views.heads import sweep_table
+from app.views.numbers import clean_logits_table, panel_tables, table_names, to_csv, to_json
 from app.views.output import draw, lens_view, output_view
 from app.views.overview import fan_view, layout, overview_view
 from app.views.tokens import chip_groups, chips
@@ -92,6 +95,10 @@ def _export(
         r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
         if r.errors or r.trace is None:
             raise ExportRefused(" ".join(r.errors) or "no text to trace")
+        if panel == "heads":
+            add_sweep(site.serving.gpt2, site.sweeps, r, panel)
+            if r.sweep is None:
+                raise ExportRefused(r.sweep_problem)
         if panel == "weights" and r.state.view not in WEIGHT_VIEWS:
             raise ExportRefused(f"the {r.state.view} panel shows no weights; they are behind "
                                 f"{', '.join(WEIGHT_VIEWS)} (view=…)")  # fmt: skip
@@ -123,7 +130,7 @@ def views_of(site: Site, panel: str, r: Run) -> dict[str, Any]:
             r.trace, replace(state, weights=True), site.serving.gpt2.weights_on_disk, tok
         )
     else:
-        views["panel"] = DETAIL_VIEWS[panel](r.trace, state, tok)
+        views["panel"] = detail_panel(r, state, tok, panel)
     return views
 
 
@@ -132,7 +139,11 @@ def subtitle(site: Site, r: Run) -> str:
     gpt2 = site.serving.gpt2
     text = " ".join(gpt2.tokenizer.decode([t.id for t in r.tokens]).split())
     text = text if len(text) <= 100 else text[:99] + "…"
-    return _NOT_XML.sub("", f"{gpt2.name} · “{text}”")
+    line = f"{gpt2.name} · “{text}”"
+    if r.state.ablate:  # the figure is of the model with these heads switched off
+        heads = ", ".join(f"{b}.{h}" for b, h in r.state.ablate)
+        line += " · " + _("heads {heads} switched off").format(heads=heads)
+    return _NOT_XML.sub("", line)
 
 
 def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> bytes:
@@ -141,10 +152,15 @@ def numbers(site: Site, panel: str, fmt: str, r: Run, tensor: str | None) -> byt
     serving = site.serving
     state = r.state
     tok = serving.gpt2.tokenizer.token
-    if panel == "weights":
+    if panel == "heads":
+        assert r.sweep is not None
+        tables = [sweep_table(r.sweep, tok)]
+    elif panel == "weights":
         tables = weight_data_tables(r.trace, state, serving.gpt2.weights_on_disk, tok)
     else:
         tables = panel_tables(panel, r.trace, state, draw(r.trace, state), tok)
+    if panel == "output" and r.clean is not None:  # heads switched off: the run with all on, too
+        tables.append(clean_logits_table(r.clean, draw(r.clean, state), tok))
     if fmt == "csv":
         names = table_names(panel, state, r.trace.config)
         if tensor is not None and tensor not in names:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from jinja2_fragments import render_block
@@ -19,12 +19,17 @@ from markupsafe import Markup
 from app import i18n
 from app.i18n import _
 from app.pieces import MARK, fill, marked
+from app.service.answer import VARY, Answer
+from app.service.compare import compare_page
+from app.service.intervene import add_sweep
 from app.service.run import Run, run
 from app.service.site import Site
-from app.state import REFERENCE_PROMPTS, STEPS, Parsed, State, fmt_float
+from app.state import COMPARE, REFERENCE_PROMPTS, STEPS, Parsed, State, fmt_float
+from app.views.ablation import before_after, head_switches, lens_pairs, overview_change, strip_view
 from app.views.attention import attention_view
 from app.views.embedding import embedding_view
 from app.views.format import show
+from app.views.heads import heads_view
 from app.views.kv import kv_view
 from app.views.links import Downloads, downloads, link
 from app.views.mlp import mlp_view
@@ -47,24 +52,16 @@ DETAIL_VIEWS: dict[str, Callable[..., Any]] = {
     "attention": attention_view,
     "mlp": mlp_view,
     "residual": residual_view,
+    "heads": heads_view,  # with the run's sweep: see `detail_panel`
     "kv": kv_view,
 }
 # the controls a tour step sets: a URL that gives none of them gets the step's own
 TOUR_CONTROLS = frozenset({"view", "layer", "head", "step", "token", "expand", "weights", "top_k", "top_p"})
+TOUR_CONTROLS |= {"ablate", "text2"}
 # The big parts of a page that do not depend on the sampling controls: drawn once per text, view and
 # language, and shared by every student who opens them (their links carry each student's own controls).
 PIECES = ("tokens", "overview", "panel", "lens")
 FAN_HOLE = f"<!--fan {secrets.token_hex(8)}-->"  # where the overview's ribbons go
-
-
-@dataclass
-class Answer:
-    """What the page route sends: a page (or fragment) with its status and headers, or a redirect."""
-
-    html: str = ""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    redirect: str | None = None
 
 
 def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -> Answer:
@@ -72,18 +69,22 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
     sampling change, another id for a partial page, None for a full page); `base` is the address permalinks
     start with ("" for relative ones: app/hosts.py)."""
     with i18n.use(lang):
-        r = run(site.serving, parsed, site.settings.max_tokens, site.settings.max_trace_mb)
+        limits = (site.settings.max_tokens, site.settings.max_trace_mb)
+        r = run(site.serving, parsed, *limits)
         if r.trace is not None and r.state.tour is not None and not parsed.given & TOUR_CONTROLS:
             # a bare tour link opens what the step shows
             opened = tour_target(r.trace, r.state, r.state.tour)
-            if opened.gen != r.state.gen:  # the step generates a token: trace the text with it
-                settings = site.settings
-                r = run(site.serving, replace(parsed, state=opened, action=None), settings.max_tokens,
-                        settings.max_trace_mb)  # fmt: skip
+            if opened.view == COMPARE:  # the step about patching: two prompts, a page of their own
+                return compare_page(site, replace(parsed, state=opened), lang, target, base)
+            if opened.ablate != r.state.ablate or opened.gen != r.state.gen:
+                # a step that switches a head off (or back on), or generates a token: run again
+                r = run(site.serving, replace(parsed, state=opened, action=None), *limits)
             r.state = opened
         url = r.state.url()
         if parsed.action and target is None and not r.errors and not r.notices:
             return Answer(redirect=url)  # a button press becomes a permalink
+        if target != "output":
+            add_sweep(site.serving.gpt2, site.sweeps, r, r.state.view)  # the heads panel's (view=heads)
         env = site.templates
         if target == "output":  # top-k, top-p or the seed moved: the output panel at every temperature
             html = render_block(
@@ -101,7 +102,9 @@ def page(site: Site, parsed: Parsed, lang: str, target: str | None, base: str) -
             html = env.get_template("page.html").render({**context(site, r, base), "scroll_to_panel": True})
             headers = {}
     # every request header the answer depends on, so a shared cache (deploy/) keeps one copy of each
-    headers["Vary"] = "HX-Request, HX-Target, HX-History-Restore-Request, Accept-Language"
+    headers["Vary"] = VARY
+    if r.sweep_busy:  # drawn without its sweep for now: no cache keeps this answer
+        headers["Cache-Control"] = "no-store"
     return Answer(html=html, status=400 if r.errors else 200, headers=headers)
 
 
@@ -115,6 +118,7 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
         "slid": frozenset(),  # the filters set by their slider (a live answer sends their typed field back)
         "top_k_slider": (*TOP_K_SLIDER, 1),  # min, max, step
         "top_p_slider": TOP_P_SLIDER,
+        "strip": strip_view(state),
         "errors": r.errors,
         "notices": r.notices,
         "trace": r.trace,
@@ -129,7 +133,8 @@ def common_context(site: Site, r: Run, base: str) -> dict[str, Any]:
         ctx["tour_start"] = link_to(state, tour_target(r.trace, state, 1))
         if state.tour is not None:
             tok = site.serving.gpt2.tokenizer.token
-            ctx["tour"] = tour_view(r.trace, state, draw(r.trace, state), tok)
+            s = draw(r.trace, state)
+            ctx["tour"] = tour_view(r.trace, state, s, tok, clean=r.clean, sweep=r.sweep)
     return ctx
 
 
@@ -161,6 +166,7 @@ def context(site: Site, r: Run, base: str) -> dict[str, Any]:
     drawn = sampling_pieces(site, r)
     ctx.update(
         output=output_context(site, r),
+        before_after=ablated_output(site, r),
         stage=drawn["stage"],
         pieces=pieces(site, r, drawn["fan"], ctx["tour"]),
         exports=exports(state, r.trace.config, ("output",)),
@@ -202,7 +208,16 @@ def sampling_pieces(site: Site, r: Run) -> dict[str, Markup]:
 
     extra = None if state.temperature in STOPS else state.temperature
     key = (
-        *("sampling", i18n.current(), state.model, state.text, state.gen),
+        *(
+            "sampling",
+            i18n.current(),
+            state.model,
+            state.text,
+            state.gen,
+            state.ablate,
+            state.patch,
+            state.text2,
+        ),
         *(state.top_k, state.top_p, state.seed, extra),
     )
     kept = site.pieces
@@ -221,7 +236,7 @@ def piece_context(
     if state.view == "attention":
         panel = attention_view(trace, state, tok, mark=tour.cell if tour is not None else None)
     else:
-        panel = DETAIL_VIEWS[state.view](trace, state, tok)
+        panel = detail_panel(r, state, tok)
     return {
         "state": state,
         "tour": tour,
@@ -233,11 +248,25 @@ def piece_context(
         "end_of_text": end_of_text_note(state.text),
         "overview": overview_view(trace, state, fan, tok),
         "lens": lens_view(trace, state, tok, r.step_logits),
+        "lens_pairs": lens_pairs(r.clean, trace, tok) if r.clean is not None else None,
+        # issue 17's hooks: a switch per head of the open block, the overview's line with heads off
+        "head_switches": head_switches(state, trace.config.n_head),
+        "overview_change": overview_change(r.clean, trace, state, tok) if r.clean is not None else None,
         "panel": panel,
         "weights": weights_view(trace, state, stored, tok),
         "views": [(v, link(state, "panel", view=v), v == state.view) for v in DETAIL_VIEWS],
         "exports": exports(state, trace.config, ("overview", "tokens", "lens", "panel")),
     }
+
+
+def detail_panel(r: Run, state: State, tok: Callable[[int], Token], view: str | None = None) -> Any:
+    """The view-model of detail panel `view` (by default the open one); the heads panel reads the run's
+    sweep."""
+    assert r.trace is not None
+    view = view or state.view
+    if view == "heads":
+        return heads_view(r.trace, state, tok, r.sweep, r.sweep_problem)
+    return DETAIL_VIEWS[view](r.trace, state, tok)
 
 
 def pieces(site: Site, r: Run, fan: Markup, tour: Tour | None) -> dict[str, Markup]:
@@ -253,7 +282,7 @@ def pieces(site: Site, r: Run, fan: Markup, tour: Tour | None) -> dict[str, Mark
     stored = site.serving.gpt2.weights_on_disk
     state = r.state
     kept = site.pieces
-    if tour is not None or kept is None or MARK in state.text:
+    if tour is not None or kept is None or MARK in state.text or r.sweep_busy:
         ctx = piece_context(r, state, fan, tok, tour, stored)
         return {name: Markup(env.get_template(f"{name}.html").render(ctx)) for name in PIECES}
 
@@ -280,6 +309,15 @@ def exports(
     return out
 
 
+def ablated_output(site: Site, r: Run) -> Any:
+    """The output with heads switched off beside the original (None when every head is on), at the state's
+    temperature and filters."""
+    if r.clean is None or r.trace is None:
+        return None
+    tok = site.serving.gpt2.tokenizer.token
+    return before_after(draw(r.clean, r.state), draw(r.trace, r.state), r.state, tok)
+
+
 def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     """What top-k, top-p or the seed change: the output panel and the overview's ribbons at every
     temperature, their download links, the permalink, the tour. The rest of the overview does not depend on
@@ -300,4 +338,5 @@ def settle_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     ctx["oob"] = True
     if r.trace is not None:
         ctx["exports"] = exports(r.state, r.trace.config, ("overview", "output"))
+        ctx["before_after"] = ablated_output(site, r)  # at the temperature the slider settled on
     return ctx

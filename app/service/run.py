@@ -13,16 +13,18 @@ from typing import Any
 from app.i18n import _
 from app.loading import Serving
 from app.service.checks import token_problem
+from app.service.intervene import intervention_of
 from app.state import MAX_GENERATED, Limits, Parsed, State
 from app.views.output import draw
 from app.views.tour import TOUR_STEPS
-from model import Token, Trace
+from model import HeadSweep, Token, Trace
 from model.trace import tokens_within
 
 
 @dataclass
 class Run:
-    """What one request computed: the state after any button, its tokens and trace, and messages."""
+    """What one request computed: the state after any button, its tokens and trace, and messages. With heads
+    switched off (`ablate=`), `trace` is the run with them off and `clean` the run without."""
 
     state: State
     errors: list[str]
@@ -30,6 +32,10 @@ class Run:
     tokens: list[Token] = field(default_factory=list)
     trace: Trace | None = None
     step_logits: list[Any] = field(default_factory=list)
+    clean: Trace | None = None
+    sweep: HeadSweep | None = None  # view=heads: each head alone switched off (app/service/intervene.py)
+    sweep_problem: str = ""  # why there is no sweep, for the panel
+    sweep_busy: bool = False  # the sweep was left out because the server was busy: keep no copy of this
 
 
 def limits_of(serving: Serving, max_chars: int) -> Limits:
@@ -72,6 +78,7 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int, max_trace_mb: int = 0
             _("Only {limit} tokens fit; later generated tokens were dropped.").format(limit=limit)
         )
 
+    intervention = intervention_of(state)  # heads switched off: every run of this page has them off
     action = parsed.action
     if action in ("generate", "greedy"):
         ids = [t.id for t in prompt] + list(state.gen)
@@ -87,7 +94,7 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int, max_trace_mb: int = 0
                 ).format(n=MAX_GENERATED)
             )
         else:
-            s = draw(gpt2.trace(ids), state, greedy=action == "greedy")
+            s = draw(gpt2.trace(ids, intervention), state, greedy=action == "greedy")
             state = replace(state, gen=(*state.gen, s.token), token=None)
     elif action == "undo":
         state = replace(state, gen=state.gen[:-1], token=None)
@@ -105,6 +112,8 @@ def run(serving: Serving, parsed: Parsed, max_tokens: int, max_trace_mb: int = 0
     result.state = state
     result.tokens = prompt + [gpt2.tokenizer.token(i) for i in state.gen]
     # the logits before each generated token, shortest prefix first, so each trace extends the one before
-    result.step_logits = [gpt2.trace(ids[:k]).logits for k in range(len(prompt), len(ids))]
-    result.trace = gpt2.trace(ids)
+    result.step_logits = [gpt2.trace(ids[:k], intervention).logits for k in range(len(prompt), len(ids))]
+    result.trace = gpt2.trace(ids, intervention)
+    if intervention is not None:
+        result.clean = gpt2.trace(ids)
     return result

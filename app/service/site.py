@@ -15,6 +15,7 @@ import jinja2
 from app.hosts import PublicAddress
 from app.loading import Serving, banner_text
 from app.pieces import PieceCache
+from app.service.intervene import Sweeps
 from app.settings import Settings
 from model.cache import BytesCache
 
@@ -27,6 +28,7 @@ class Site:
     pieces: PieceCache | None  # drawn page parts shared by students on one text and view (None: off)
     exports: BytesCache[Any] | None  # finished downloads, by URL and language (None: off)
     address: PublicAddress  # where permalinks point
+    sweeps: Sweeps  # which heads matter, patching grids: kept, and computed a few at a time
     banner: str | None = None
 
     @classmethod
@@ -43,5 +45,6 @@ class Site:
             pieces=pieces,
             exports=exports,
             address=PublicAddress.from_settings(settings),
+            sweeps=Sweeps(settings),
             banner=banner_text(serving),
         )

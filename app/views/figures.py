@@ -352,6 +352,14 @@ def panel_figure(panel: str, views: dict[str, Any], subtitle: str) -> Figure:
             "bars", lens, lens.width, lens.height, "", "lens.logits", _("the top guess after each block")
         )
         return layout([d], _("Logit lens: the guess after each block"), subtitle, note)
+    if panel == "heads":
+        hp = views["panel"]
+        title = _("Which heads matter for “{token}”").format(token=hp.token)
+        label = _("the change in the top token's probability with each head switched off")
+        d = Drawing("heatmap", hp.map, hp.map.width, hp.map.height, "", "", label)
+        note = _("each head alone switched off; blue: the probability drops, orange: it rises; {scale}")
+        note = note.format(scale=hp.map.note)
+        return layout([d], title, subtitle, note)
     raise ValueError(panel)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ PANELS = (
     "lens",
     "kv",
     "weights",
+    "heads",
 )
 TOP_ROWS = 10  # next-token candidates listed, as in the output panel
 Cell = str | int | float
@@ -70,9 +71,11 @@ def table_names(panel: str, state: State, cfg: GPT2Config) -> list[str]:
     if panel == "residual":
         return ["norm(residual)", f"{b}.ln1", f"{b}.ln2", "final.ln"]
     if panel == "output":
-        return ["logits"]
+        return ["logits", "clean.logits"] if state.ablate else ["logits"]  # clean: every head on
     if panel == "lens":
         return ["lens.logits"]
+    if panel == "heads":
+        return ["head_sweep"]
     if panel == "kv":
         return [f"{b}.k", f"{b}.v"]
     if panel == "weights":  # the weights behind the open panel (app/views/weight_numbers.py)
@@ -232,6 +235,13 @@ def panel_tables(
             )
         ]  # fmt: skip
     raise ValueError(panel)
+
+
+def clean_logits_table(clean: Trace, s: Sampling, tok: Callable[[int], Token]) -> DataTable:
+    """The output's table for the run with every head on, when the page switches some off (`ablate=`)."""
+    table = _logits_table(clean, s, tok, ["logits", "logits/temperature", "prob_all", "prob"])
+    description = _("the run with every head on, before ablate= switched some off: ") + table.description
+    return replace(table, name="clean.logits", description=description)
 
 
 def _logits_table(trace: Trace, s: Sampling, tok: Callable[[int], Token], columns: list[str]) -> DataTable:

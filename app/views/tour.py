@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
 from app.i18n import N_, _
 from app.state import State
-from app.views import tour_attention, tour_output, tour_text, tour_watch
+from app.views import tour_attention, tour_intervene, tour_output, tour_text, tour_watch
 from app.views.links import Link, link
 from app.views.tour_say import Say, Square, Told
 from model import Sampling, Token, Trace
@@ -36,12 +37,13 @@ class Opens:
     sampling: str = ""
     weights: bool = False
     generate: bool = False
+    ablate: bool = False  # switch the example head off
 
 
 # What a step's card describes, outlined and scrolled into view (`data-tour-target`): the overview's
 # picture, the tokens, the open panel's main figure, the LayerNorm tables, the all-heads grid, the output's
-# bars, the lens.
-TARGETS = ("overview", "tokens", "figure", "norms", "heads", "output", "lens")
+# bars, the lens; the output before and after heads were switched off, the compare page's patching grid.
+TARGETS = ("overview", "tokens", "figure", "norms", "heads", "output", "lens", "change", "patch")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def on_example(step: str = "qkv", view: str = "attention", expand: bool = False)
 
 
 text, attention, output, watch = tour_text, tour_attention, tour_output, tour_watch
+intervene = tour_intervene
 TOUR: tuple[TourStep, ...] = (
     TourStep("model", N_("What a language model does"), "overview", Opens(), text.model),
     TourStep("tokens", N_("Tokens and ids"), "tokens", Opens(), text.tokens),
@@ -95,6 +98,17 @@ TOUR: tuple[TourStep, ...] = (
         "sampling", N_("Sampling and the generation loop"), "output", Opens(sampling="top-p"), output.sampling
     ),
     TourStep("lens", N_("The logit lens"), "lens", Opens(), output.lens),
+    # doing something to the model: a head switched off, which heads matter, a vector patched
+    TourStep(
+        "ablate",
+        N_("Switching a head off"),
+        "output",
+        Opens(step="probs", example=True, ablate=True),
+        intervene.ablate,
+        target="change",
+    ),
+    TourStep("heads", N_("Which heads matter"), "panel", Opens("heads"), intervene.heads),
+    TourStep("patch", N_("Patching one vector"), "patch", Opens("compare"), intervene.patch),
     # watching the math happen: attention played, the weights at work, the cache that Generate fills
     TourStep("watch-attention", N_("Watch attention happen"), "panel", on_example("scores"), watch.watch),
     TourStep(
@@ -191,6 +205,10 @@ def tour_target(trace: Trace, state: State, number: int, example: Focus | None =
         sampling = {"top_k": state.top_k or TOP_K, "top_p": None}
     elif opens.sampling == "top-p":
         sampling = {"top_k": None, "top_p": state.top_p or TOP_P}
+    # the steps about doing something to the model: the example head off, or a second prompt to patch from
+    focus["ablate"] = ((focus["layer"], focus["head"]),) if opens.ablate else ()
+    if opens.view == "compare":
+        focus.update(text2=tour_intervene.counterpart(state.text), patch=None, gen=())
     return replace(state, tour=number, expand=opens.expand, **focus, **sampling)  # type: ignore[arg-type]
 
 
@@ -204,12 +222,13 @@ def link_to(state: State, target: State, anchor: str = "") -> Link:
     return link(state, anchor, **changes)
 
 
-def tour_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token]) -> Tour:
-    """Tour step `state.tour`: its title, two to four sentences on the student's text, and its links."""
+def tour_view(trace: Trace, state: State, s: Sampling, tok: Callable[[int], Token], **more: Any) -> Tour:
+    """Tour step `state.tour`: its title, two to four sentences on the student's text, and its links.
+    `more`: what the steps about interventions read besides the trace (see Told)."""
     number = state.tour or 1
     step = TOUR[number - 1]
     say = Say()
-    cell = step.explain(Told(trace, state, s, tok, say))
+    cell = step.explain(Told(trace, state, s, tok, say, **more))
     example = attention_focus(trace)  # once: it reads every attention pattern of the trace
     targets = [tour_target(trace, state, k + 1, example) for k in range(TOUR_STEPS)]
     steps = [

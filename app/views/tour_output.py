@@ -161,7 +161,7 @@ def lens(ctx: Told) -> None:
     say(
         _(
             "The final guess is on top from block {k} on. "
-            "That is the end of the tour: try it on your own text!"
+            "That is the whole forward pass; the last steps change the model and watch what happens."
         ),
         k=say.i("settled", settled),
     )

@@ -9,7 +9,7 @@ from functools import cached_property
 from app.state import State
 from app.views.format import exact, num, percent, show
 from app.views.tokens import selected_index
-from model import Sampling, Token, Trace
+from model import HeadSweep, PatchSweep, Sampling, Token, Trace
 
 Square = tuple[int, int]  # (query, key) of an attention square, counted from 0
 
@@ -53,6 +53,11 @@ class Told:
     sampling: Sampling
     tok: Callable[[int], Token]
     say: Say
+    # the steps about doing something to the model (app/views/tour_intervene.py) also read:
+    clean: Trace | None = None  # the run with every head on, when the page switches some off
+    sweep: HeadSweep | None = None  # each head switched off alone (view=heads)
+    other: Trace | None = None  # prompt B's run (view=compare); `trace` is prompt A's
+    grid: PatchSweep | None = None  # every patch of A into B
 
     @cached_property
     def i(self) -> int:

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 TEXT = quote_plus("Data visualization empowers users to")
+DOCTOR, DOCTOR2 = quote_plus("The doctor said that he"), quote_plus("The doctor said that she")
 
 PAGES = {
     "front": "/",
@@ -38,12 +39,21 @@ PAGES = {
     "tour output": f"/?text={TEXT}&tour=18",
     "chinese": f"/?text={TEXT}&lang=zh-CN&view=mlp",
     "bad input": "/?text=%20&temperature=99",
+    "heads switched off": f"/?text={TEXT}&ablate=1.2,2.3&view=attention&step=probs",
+    "which heads matter": f"/?text={TEXT}&view=heads&ablate=2.1",
+    "compare": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=1.5",
+    "compare empty": f"/?text={DOCTOR}&view=compare",
+    "compare bad patch": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=2.9",
+    "heads off, chinese": f"/?text={TEXT}&ablate=1.1&view=heads&lang=zh-CN",
+    "compare projected": f"/?text={DOCTOR}&text2={DOCTOR2}&view=compare&patch=0.5&present=1",
+    "tour head off": f"/?text={TEXT}&tour=22",
+    "tour patching": f"/?text={TEXT}&tour=24",
     "api": "/api",
     "attention weights": f"/?text={TEXT}&view=attention&layer=2&head=3&weights=1",
     "embedding weights": f"/?text={TEXT}&view=embedding&weights=1",
     "residual weights": f"/?text={TEXT}&view=residual&weights=1&lang=zh-CN",
     "kv cache": f"/?text={TEXT}&view=kv&layer=2&head=3&gen=262,318",
-    "tour kv cache": f"/?text={TEXT}&tour=24",
+    "tour kv cache": f"/?text={TEXT}&tour=27",
 }
 
 

@@ -307,3 +307,49 @@ def test_the_head_sweep_is_every_single_ablation(graph_cache, tokenizer, words, 
     assert sweep.runs == math.ceil(c.n_layer * c.n_head / per)
     assert sweep.runs == (8 if per_run == 1 else 1 if len(ids) == 4 else 3)
     assert np.abs(sweep.change).max() > 1e-3 * sweep.prob  # the heads do something
+
+
+# -- the sweep of every patch -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("source_text", "ablate"), [(OTHER, frozenset()), ("what a beautiful", frozenset({(1, 2)}))]
+)
+def test_the_patch_sweep_is_every_single_patch(graph_cache, tokenizer, source_text, ablate):
+    """Each site and position of the grid is what one run with that one vector patched in gives (and the
+    heads switched off in it too); positions go as far as both texts have tokens."""
+    gpt2 = GPT2(synthetic_model("tiny"), threads=1, cache_dir=graph_cache)
+    ids = tokenizer.encode(TEXT)
+    source = gpt2.engine.trace(tokenizer.encode(source_text), off(*ablate) if ablate else None)
+    token = int(source.logit_order()[0])
+    sweep = gpt2.patch_sweep(ids, source, token, ablate=ablate)
+    c = gpt2.config
+    positions = min(len(ids), source.n_tokens)
+    assert sweep.probs.shape == (c.n_layer + 1, positions) and sweep.token == token
+    tensors = ["embed.sum", *(f"block{b}.resid.out" for b in range(c.n_layer))]
+    for site, tensor in enumerate(tensors):
+        for p in range(positions):
+            one = Intervention(ablate=ablate, patch=(Patch.from_trace(source, tensor, p),))
+            z = gpt2.engine.trace(ids, one).logits.astype(np.float64)
+            want = np.exp(z[token] - z.max()) / np.exp(z - z.max()).sum()
+            assert sweep.probs[site, p] == pytest.approx(want, abs=1e-6), (tensor, p)
+    per = min(MAX_PACK, math.isqrt(MAX_PACK_CELLS) // len(ids))
+    assert sweep.runs == math.ceil((c.n_layer + 1) * positions / per)
+    if source.n_tokens == len(ids):  # the last position after the last block decides the prediction alone
+        z = source.logits.astype(np.float64)
+        assert sweep.probs[-1, -1] == pytest.approx(np.exp(z[token] - z.max()) / np.exp(z - z.max()).sum())
+
+
+def test_sweeps_wait_behind_other_runs(graph_cache, tokenizer):
+    """Every graph run of a sweep asks the gate for a background slot (app/limits.py lets waiting pages
+    go first); a plain trace asks for an ordinary one."""
+    gpt2 = GPT2(synthetic_model("tiny"), threads=1, cache_dir=graph_cache)
+    asked: list[bool] = []
+
+    @contextmanager
+    def gate(done=None, *, background=False):
+        asked.append(background)
+        yield True
+
+    gpt2.gate = SimpleNamespace(slot=gate)  # a Gate (model/gpt2.py)
+    ids = tokenizer.encode("what a beautiful day")
+    sweep = gpt2.head_sweep(ids)
+    assert asked == [False] + [True] * sweep.runs  # the clean trace, then the sweep's runs

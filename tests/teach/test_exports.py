@@ -93,6 +93,8 @@ def expected_table(panel: str, name: str, gpt2: GPT2) -> np.ndarray:
         return np.array([[r.probs[0]] for r in trace.lens(1)])
     if panel == "output":
         return np.empty((10, 4))
+    if panel == "heads":  # each head alone switched off: the change in the top token's probability
+        return gpt2.head_sweep(list(trace.ids)).change
     if panel == "residual":
         if name == "norm(residual)":
             stages = ["embed.sum", "block0.resid.mid", "block0.resid.out"]
@@ -114,7 +116,8 @@ def test_csv_columns_match_the_tensor(client: TestClient, gpt2: GPT2, panel: str
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         header, *body = list(csv.reader(io.StringIO(r.text)))
         assert all(len(row) == len(header) for row in body)
-        labels = 1 if panel == "weights" else 3  # a weight's row number; a token's place, text and id
+        # columns of row labels: the block (heads), a weight's row number; else place, token and id
+        labels = {"heads": 1, "weights": 1}.get(panel, 3)
         values = np.array([[float(v) for v in row[labels:]] for row in body])
         want = expected_table(panel, name, gpt2)
         assert values.shape == want.shape, name  # one row per token (or candidate, or block), one column each

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.settings import Settings
+from app.views.ablation import points
 from app.views.format import num, percent
 from app.views.tour import TOUR, TOUR_STEPS
-from model import GPT2, Trace, sample
+from app.views.tour_intervene import counterpart
+from model import GPT2, Intervention, Trace, sample
 from model.sampling import softmax
 from tests.teach.conftest import query_of
 from tests.web.conftest import Elements, parse
@@ -19,7 +22,10 @@ def norm(x: np.ndarray) -> float:
 
 
 def page_state(page: Elements) -> dict[str, str]:
-    """The controls the page shows: block, head, selected token, and the sampling fields."""
+    """The controls the page shows: block, head, selected token, and the sampling fields (on the compare
+    page, which has no overview: its form's fields)."""
+    if not page.all("svg", **{"class": "fig sankey"}):
+        return {i["name"]: i.get("value", "") for i in page.all("input", name="*")}
     sankey = page.one("svg", **{"class": "fig sankey"})
     chip = next(c for c in page.all("a", data_position="*") if "sel" in c["class"].split())
     inputs = {
@@ -29,6 +35,40 @@ def page_state(page: Elements) -> dict[str, str]:
     }
     shown = {"layer": sankey["data-layer"], "head": sankey["data-head"], "token": chip["data-position"]}
     return {**inputs, **shown}
+
+
+def intervened(key: str, trace: Trace, st: dict[str, str], gpt2: GPT2) -> dict[str, float]:
+    """The numbers the steps about interventions must quote, from runs made here."""
+    ids = list(trace.ids)
+    if key == "ablate":
+        b, h = int(st["layer"]), int(st["head"])
+        assert st["ablate"] == f"{b}.{h}"  # the example head, switched off
+        cut = gpt2.engine.trace(ids, Intervention(ablate=frozenset({(b - 1, h - 1)})))
+        top = int(trace.logit_order()[0])
+        before, after = softmax(trace.logits)[top], softmax(cut.logits)[top]
+        return {"block": b, "head": h, "before": before, "after": after}
+    if key == "heads":
+        if len(ids) > Settings().sweep_tokens:
+            return {}  # no sweep for texts this long: the step says so
+        sweep = gpt2.head_sweep(ids)
+        b, h = divmod(int(np.argmax(np.abs(sweep.change))), trace.config.n_head)
+        small = int((np.abs(sweep.change) < 0.01).sum())
+        change = sweep.change[b, h]
+        return {"prob": sweep.prob, "block": b + 1, "head": h + 1, "change": change, "small": small}
+    assert key == "patch"
+    assert st["text2"] == counterpart(st["text"]) and st["view"] == "compare"
+    ids_b = [t.id for t in gpt2.tokenize(st["text2"])]
+    if max(len(ids), len(ids_b)) > Settings().sweep_tokens:
+        return {}  # no grid for texts this long: the step says so
+    top = int(trace.logit_order()[0])
+    b = gpt2.engine.trace(ids_b)
+    p_a, p_b = float(softmax(trace.logits)[top]), float(softmax(b.logits)[top])
+    if abs(p_a - p_b) < 1e-3:
+        return {"prob-a": p_a}
+    probs = gpt2.patch_sweep(ids_b, trace, top).probs
+    share = (probs - p_b) / (p_a - p_b)
+    s, t = np.unravel_index(int(np.argmax(share)), share.shape)
+    return {"prob-a": p_a, "prob-b": p_b, "token": int(t) + 1, "share": float(share[s, t])}
 
 
 def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] | None) -> dict[str, float]:
@@ -125,7 +165,7 @@ def expected(key: str, trace: Trace, st: dict[str, str], cell: tuple[int, int] |
 def shown(value: float) -> list[str]:
     """The ways the tour may print a number."""
     whole = str(int(value)) if float(value).is_integer() else "?"
-    return [num(value, 3), num(value, 4), percent(value), whole]
+    return [num(value, 3), num(value, 4), percent(value), whole, points(value)]
 
 
 def test_the_tour_has_the_steps_of_the_issue_in_order() -> None:
@@ -161,7 +201,10 @@ def test_every_step_quotes_the_traces_numbers(client: TestClient, gpt2: GPT2, te
         told = trace
         if TOUR[number - 1].opens.generate:  # the step generates the greedy next token first
             told = gpt2.trace([*trace.ids, int(trace.logit_order()[0])])
-        want = expected(key, told, page_state(page), cell)  # type: ignore[arg-type]
+        if key in ("ablate", "heads", "patch"):
+            want = intervened(key, trace, page_state(page), gpt2)
+        else:
+            want = expected(key, told, page_state(page), cell)  # type: ignore[arg-type]
         got = {
             k.removeprefix("data-"): float(v)
             for k, v in card.items()
@@ -219,10 +262,12 @@ def test_next_links_walk_the_whole_tour_without_javascript(client: TestClient) -
             # the link a student follows opens the same view as the bare step link an instructor types
             bare = page_state(parse(client.get("/", params={"text": text, "tour": str(number + 1)}).text))
             followed = page_state(parse(client.get(nxt).text))
-            same = ["view", "layer", "head", "step", "token", "expand"]
+            same = ["view", "layer", "head", "step", "token", "expand", "ablate"]
             if 17 <= number + 1 <= 20:  # the sampling steps set top-k and top-p
                 same += ["top_k", "top_p"]
-            assert {k: followed[k] for k in same} == {k: bare[k] for k in same}, number + 1
+            if TOUR[number].opens.view == "compare":  # a page of its own: two prompts, no overview
+                same = ["view", "text", "text2", "ablate"]
+            assert {k: followed.get(k, "") for k in same} == {k: bare.get(k, "") for k in same}, number + 1
             url = nxt
 
 
