@@ -57,13 +57,17 @@ def rows(html: str) -> dict[int, tuple[float, float]]:
 def test_before_and_after_equal_the_api_without_and_with_the_ablation(client: TestClient, controls) -> None:
     params = {"text": TEXT, "ablate": "1.1,2.4", **controls}
     page = client.get("/", params=params)
-    live = client.get("/", params=params, headers={**HX, "HX-Target": "output"})  # a slider move
+    live = client.get("/", params=params, headers={**HX, "HX-Target": "output"})  # a filter slider moved
+    settled = client.get("/", params=params, headers={**HX, "HX-Target": "share"})  # the temperature's rested
     api = {k: v for k, v in controls.items()} | {"text": TEXT, "n": "100"}
     before = {c["id"]: c["prob"] for c in client.get("/api/predict", params=api).json()["top"]}
     after_json = client.get("/api/predict", params={**api, "ablate": "1.1,2.4"}).json()
     after = {c["id"]: c["prob"] for c in after_json["top"]}
     assert after_json["intervention"]["ablate"] == "1.1,2.4"
+    assert parse(settled.text).one("div", id="before-after")["hx-swap-oob"] == "true"  # swapped in place
     for html in (page.text, live.text):
+        assert parse(html).one("div", id="before-after").get("hx-swap-oob") is None  # inside the panel
+    for html in (page.text, live.text, settled.text):
         got = rows(html)
         assert len(got) >= 8
         for token, (b, a) in got.items():
