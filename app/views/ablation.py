@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.i18n import _
-from app.state import MAX_ABLATE, State, heads_text
+from app.state import MAX_ABLATE, State, fmt_float, heads_text
 from app.views.colour import diverging, sequential
 from app.views.format import MINUS, percent, short, show
 from app.views.links import Link, link
@@ -189,6 +189,7 @@ class BeforeAfter:
     after_top_prob: str
     same_top: bool
     rows: list[ChangeRow]
+    temperature: str  # the temperature both columns were drawn at
 
 
 def before_after(
@@ -203,6 +204,7 @@ def before_after(
         after_top_prob=percent(after.probs[a]),
         same_top=a == b,
         rows=change_rows(before, after, tok, n),
+        temperature=fmt_float(after.temperature),
     )
 
 

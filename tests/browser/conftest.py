@@ -65,10 +65,21 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def open_page(browser: Any, url: str, **context: Any) -> tuple[Any, list[str]]:
-    """A new 1280x900 page at `url`, and the list its console and page errors are collected into."""
+def slow_motion(page: Any, rate: float = 0.05) -> None:
+    """Play this page's CSS animations at `rate` of their speed (Chrome's DevTools protocol), from its next
+    navigation on: a test that looks at a playing figure still finds it playing on a loaded machine."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Animation.enable")
+    cdp.send("Animation.setPlaybackRate", {"playbackRate": rate})
+
+
+def open_page(browser: Any, url: str, slow: bool = False, **context: Any) -> tuple[Any, list[str]]:
+    """A new 1280x900 page at `url`, and the list its console and page errors are collected into; `slow`
+    plays its animations slowly (slow_motion)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
     page = ctx.new_page()
+    if slow:
+        slow_motion(page)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -55,12 +55,18 @@ def test_switching_heads_off_and_on_round_trips_through_the_address_bar(
     page.locator("#panel nav.tabs a", has_text="Attention").click()
     page.wait_for_function("() => location.search.includes('view=attention')")
     assert query(page.url)["ablate"] == ["1.1,2.3"]
-    if script:
-        page.locator("#temperature").fill(
-            "1.7"
-        )  # a slider move keeps the heads off, and redraws before/after
-        page.wait_for_function("() => document.querySelector('#output').dataset.temperature === '1.7'")
-        assert page.locator(".before-after tr[data-id]").count() >= 8
+    if script:  # the temperature slider rests on 1.2: the heads stay off, before/after is redrawn there
+        page.locator("input[name=temperature]:checked").focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => location.search.includes('temperature=1.2')")
+        assert query(page.url)["ablate"] == ["1.1,2.3"]
+        page.wait_for_function("() => document.querySelector('#before-after').dataset.temperature === '1.2'")
+        rows = probabilities(page, ".before-after tr[data-id]", "data-id", "data-after")
+        api = f"{server}/api/predict?text={quote_plus(TEXT)}&temperature=1.2&n=50&ablate=1.1,2.3"
+        after = {c["id"]: c["prob"] for c in page.request.get(api).json()["top"]}
+        assert len(rows) >= 8
+        for row in rows:
+            assert float(row["data-after"]) == pytest.approx(after[int(row["data-id"])], abs=1e-12)
     page.locator("#ablation a", has_text="block 2 head 3").click()
     page.wait_for_function("() => !location.search.includes('2.3')")
     assert query(page.url)["ablate"] == ["1.1"]

@@ -22,7 +22,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.views.tour import TOUR_STEPS
 from model import GPT2, load_model
-from tests.browser.conftest import free_port
+from tests.browser.conftest import free_port, slow_motion
 
 pytestmark = pytest.mark.browser
 
@@ -53,8 +53,12 @@ def big(gpt2_small: GPT2) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def visit(browser: Any, url: str, width: int = 1440, height: int = 900, **context: Any) -> Any:
+def visit(
+    browser: Any, url: str, width: int = 1440, height: int = 900, slow: bool = False, **context: Any
+) -> Any:
     page = browser.new_context(viewport={"width": width, "height": height}, **context).new_page()
+    if slow:
+        slow_motion(page)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
@@ -164,7 +168,7 @@ def test_an_attention_step_plays_pauses_and_holds_still_for_reduced_motion(
     big: str, browser: Any, step: str
 ) -> None:
     url = f"{big}/?text={quote_plus(EIGHT)}&step={step}"
-    page = visit(browser, url)
+    page = visit(browser, url, slow=True)  # slowed: still playing when read
     # a part per row at least (the mask greys the 7 rows with later tokens), some still playing (on a busy
     # machine the first rows may already have ended)
     parts = page.evaluate(

@@ -29,12 +29,7 @@ SHOWN = """id => [...document.getElementById(id + '-pause').closest('.motion')
 @pytest.mark.parametrize("panel", PLAYERS)
 def test_the_worked_step_plays_and_pause_stops_it(server: str, browser: Any, panel: str) -> None:
     url, player = PLAYERS[panel]
-    # read as soon as the document is parsed: on a busy machine the page's load event can come after the
-    # figure has finished playing
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server + url, wait_until="domcontentloaded")
+    page, errors = open_page(browser, server + url, slow=True)  # slowed: still playing when read
     states = page.evaluate(STATES, player)
     # playing: parts still to come run (on a busy machine the first ones may already have ended)
     assert len(states) >= 4 and states.count("running") >= 2, states
