@@ -189,6 +189,12 @@ def probs(w: Where) -> StepContent:
         ).format(minus=MINUS),
         _("Row {tok} puts {pct} on its favourite token {favourite}.").format(
             tok=f"“{w.who}”", pct=num(float(m[w.chosen].max()) * 100, 3) + "%", favourite=f"“{favourite}”"
+        )
+        # a softmax row adds up to 1; all 0 only when the head is switched off (its probabilities times 0)
+        if m[w.chosen].any()
+        else _(
+            "This head is switched off: its attention probabilities are multiplied by 0, so it passes "
+            "nothing on."
         ),
     ]
     return StepContent(

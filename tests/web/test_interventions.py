@@ -166,6 +166,12 @@ def test_the_panels_show_the_run_with_the_heads_off(client: TestClient) -> None:
         "/export/attention.json", params={"text": TEXT, "layer": "2", "head": "3", "step": "probs"}
     )
     assert np.nan_to_num(np.array(on.json()["tables"][0]["values"], dtype=float)).any()
+    # the softmax step says why its row is all zero, instead of naming a favourite token at 0 %
+    off = "This head is switched off: its attention probabilities are multiplied by 0"
+    params = {"text": TEXT, "layer": "2", "head": "3", "step": "probs"}
+    assert off in parse(client.get("/", params={**params, "ablate": "2.3"}).text).all_text
+    page = parse(client.get("/", params=params).text).all_text
+    assert off not in page and "on its favourite token" in page
 
 
 def test_the_output_export_carries_both_runs(client: TestClient) -> None:
