@@ -438,8 +438,10 @@ def main() -> None:
     servers = Servers(args, Path(tempfile.mkdtemp(prefix="glassbox-classroom-")))
     try:
         ready = servers.start()
-        print(f"server ready in {ready:.1f} s ({args.model}, {servers.shape}, threads "
-              f"{args.threads or 'one per core'}); logs: {servers.logs}")  # fmt: skip
+        print(
+            f"server ready in {ready:.1f} s ({args.model}, {servers.shape}, threads "
+            f"{args.threads or 'one per core'}); logs: {servers.logs}"
+        )
         parts_before = {k: sum(cpu_seconds(p) for p in v) for k, v in servers.groups().items()}
         pids = servers.pids()
         cpu_before = sum(cpu_seconds(p) for p in pids)
@@ -479,8 +481,10 @@ def main() -> None:
     print(f"503 answers: {busy}")
     if front:
         hits = front.get("HIT", 0)
-        print(f"nginx cache: hit rate {hits / sum(front.values()):.1%} ({hits} answers from nginx's copy, of "
-              f"{sum(front.values())}; {front})")  # fmt: skip
+        print(
+            f"nginx cache: hit rate {hits / sum(front.values()):.1%} ({hits} answers from nginx's copy, of "
+            f"{sum(front.values())}; {front})"
+        )
     print_stats(workers, cpu, args.students, args.arrive)
     if len(parts) > 1:  # how the work fell on the replicas (the hash sends each text to one) and on nginx
         print("CPU by part: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in parts.items()))

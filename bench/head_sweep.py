@@ -57,8 +57,10 @@ def main() -> None:
         )
 
     print(f"the patching grid: {config.n_layer + 1} sites x T positions")
-    print(f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
-          f"{'alone/packed':>14}{'max diff':>10}")  # fmt: skip
+    print(
+        f"{'tokens':>6}{'runs packed':>13}{'runs alone':>12}{'packed s':>10}{'alone s':>9}"
+        f"{'alone/packed':>14}{'max diff':>10}"
+    )
     for n in args.tokens:
         ids = [100 + 37 * i for i in range(n)]
         source = gpt2.trace([200 + 41 * i for i in range(n)])  # prompt A: another text of the same length
@@ -74,8 +76,10 @@ def main() -> None:
                 t_alone,
                 best_ms(lambda ids=ids, s=source, t=top: gpt2.patch_sweep(ids, s, t, per_run=1), 1) / 1000,
             )
-        print(f"{n:>6}{packed_p.runs:>13}{alone_p.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
-              f"{t_alone / t_packed:>14.2f}{worst:>10.1e}")  # fmt: skip
+        print(
+            f"{n:>6}{packed_p.runs:>13}{alone_p.runs:>12}{t_packed:>10.2f}{t_alone:>9.2f}"
+            f"{t_alone / t_packed:>14.2f}{worst:>10.1e}"
+        )
 
     # a trace with no intervention: the graph with the intervention inputs at their defaults, and without them
     engine = gpt2.engine

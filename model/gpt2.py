@@ -185,8 +185,15 @@ class GPT2:
         change = (after - before).reshape(c.n_layer, c.n_head)
         return HeadSweep(token=top, prob=before, change=change, runs=runs)
 
-    def patch_sweep(self, ids: Sequence[int], source: Trace, token: int, *, per_run: int | None = None,
-                    ablate: frozenset[tuple[int, int]] = frozenset()) -> PatchSweep:  # fmt: skip
+    def patch_sweep(
+        self,
+        ids: Sequence[int],
+        source: Trace,
+        token: int,
+        *,
+        per_run: int | None = None,
+        ablate: frozenset[tuple[int, int]] = frozenset(),
+    ) -> PatchSweep:
         """Activation patching at every site: for each residual stream site s (0: `embed.sum`, entering block
         0; s >= 1: `block{s-1}.resid.out`) and each position p that both texts have (counted from the start,
         so the vector keeps its position embedding), the probability of next token `token` when the run of
@@ -204,8 +211,9 @@ class GPT2:
         probs, runs = self._sweep(key, patches, token, per_run)
         return PatchSweep(token=token, probs=probs.reshape(c.n_layer + 1, positions), runs=runs)
 
-    def _sweep(self, key: tuple[int, ...], interventions: list[Intervention], token: int,
-               per_run: int | None) -> tuple[np.ndarray, int]:  # fmt: skip
+    def _sweep(
+        self, key: tuple[int, ...], interventions: list[Intervention], token: int, per_run: int | None
+    ) -> tuple[np.ndarray, int]:
         """softmax(logits)[token] of the text `key` under each intervention, from packed graph runs that fetch
         only the next-token scores, each waiting behind the other runs (`background`); and the runs taken."""
         most = max(1, min(MAX_PACK, math.isqrt(MAX_PACK_CELLS) // len(key)))  # (k·T)² cells for k texts

@@ -125,8 +125,9 @@ def _jsonable(a: np.ndarray) -> Any:
     return b.tolist()
 
 
-def _intervention(site: Site, gpt2: GPT2, ids: list[int], ablate: str, patch: str | None,
-                  patch_from: str | None) -> tuple[Intervention | None, Done]:  # fmt: skip
+def _intervention(
+    site: Site, gpt2: GPT2, ids: list[int], ablate: str, patch: str | None, patch_from: str | None
+) -> tuple[Intervention | None, Done]:
     """The intervention the query asks for, with the page's rules; HTTP 400 with a sentence when it is bad:
     malformed or out of range heads, more than MAX_ABLATE, a patch without its text (or the reverse), a
     patch position that is not in both texts."""

@@ -82,5 +82,11 @@ def api_weight_slice(
     if size > MAX_WEIGHT_VALUES:
         raise HTTPException(400, f"that is {size} numbers; ask for at most {MAX_WEIGHT_VALUES}")
     values = stored.read(name, slice(*r), slice(*c) if c else slice(None))
-    return SliceOut(model=gpt2.name, name=name, shape=list(shape), rows=list(r), cols=list(c) if c else None,
-                    values=values.astype(float).tolist())  # fmt: skip
+    return SliceOut(
+        model=gpt2.name,
+        name=name,
+        shape=list(shape),
+        rows=list(r),
+        cols=list(c) if c else None,
+        values=values.astype(float).tolist(),
+    )

@@ -100,8 +100,10 @@ def _export(
             if r.sweep is None:
                 raise ExportRefused(r.sweep_problem)
         if panel == "weights" and r.state.view not in WEIGHT_VIEWS:
-            raise ExportRefused(f"the {r.state.view} panel shows no weights; they are behind "
-                                f"{', '.join(WEIGHT_VIEWS)} (view=…)")  # fmt: skip
+            raise ExportRefused(
+                f"the {r.state.view} panel shows no weights; they are behind "
+                f"{', '.join(WEIGHT_VIEWS)} (view=…)"
+            )
         if fmt in ("csv", "json"):
             content = numbers(site, panel, fmt, r, tensor)
         else:

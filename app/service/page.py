@@ -226,9 +226,13 @@ def sampling_pieces(site: Site, r: Run) -> dict[str, Markup]:
 
 
 def piece_context(
-    r: Run, state: State, fan: Markup, tok: Callable[[int], Token], tour: Tour | None,
+    r: Run,
+    state: State,
+    fan: Markup,
+    tok: Callable[[int], Token],
+    tour: Tour | None,
     stored: MappedWeights,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What the pieces print, for `state`."""
     trace = r.trace
     assert trace is not None

@@ -98,13 +98,43 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
     top = float(max(np.abs(r).max() for r in picked)) or 1.0
     c = cfg.n_embd
     sum_steps = [
-        WorkedLine("", vector(names[0], picked[0], total=c, scale=top, cls="frame f0 slide",
-                        caption=_("the token table's row {id}").format(id=trace.ids[chosen])), "frame f0"),
-        WorkedLine("+", vector(names[1], picked[1], total=c, scale=top, cls="frame f1 slide",
-                         caption=_("the position table's row {row}").format(row=chosen)), "frame f1"),
-        WorkedLine("=", vector(names[2], picked[2], total=c, scale=top, frames=(2, "drop"),
-                         caption=_("their sum, number by number")), "frame f2"),
-    ]  # fmt: skip
+        WorkedLine(
+            "",
+            vector(
+                names[0],
+                picked[0],
+                total=c,
+                scale=top,
+                cls="frame f0 slide",
+                caption=_("the token table's row {id}").format(id=trace.ids[chosen]),
+            ),
+            "frame f0",
+        ),
+        WorkedLine(
+            "+",
+            vector(
+                names[1],
+                picked[1],
+                total=c,
+                scale=top,
+                cls="frame f1 slide",
+                caption=_("the position table's row {row}").format(row=chosen),
+            ),
+            "frame f1",
+        ),
+        WorkedLine(
+            "=",
+            vector(
+                names[2],
+                picked[2],
+                total=c,
+                scale=top,
+                frames=(2, "drop"),
+                caption=_("their sum, number by number"),
+            ),
+            "frame f2",
+        ),
+    ]
     t, p, total = (float(trace[name][chosen, 0]) for name in names)
     example = _("For {tok} at position {pos}, dimension 0: {t} + {p} = {total}.").format(
         tok=f"“{show(tok(trace.ids[chosen]).label)}”",

@@ -333,11 +333,18 @@ def panel_figure(panel: str, views: dict[str, Any], subtitle: str) -> Figure:
     if panel == "kv":
         k = views["panel"]
         drawings = [
-            Drawing("heatmap", part.map, part.map.width, part.map.height, f"{what} · {part.title}",
-                    part.map.name, part.title)
+            Drawing(
+                "heatmap",
+                part.map,
+                part.map.width,
+                part.map.height,
+                f"{what} · {part.title}",
+                part.map.name,
+                part.title,
+            )
             for what, parts in ((_("keys"), k.drawn.keys), (_("values"), k.drawn.values))
             for part in parts
-        ]  # fmt: skip
+        ]
         title = _("KV cache · block {block} · head {head}").format(block=k.layer, head=k.head)
         note = _("the first {dims} of {d} numbers per token; {scale}").format(
             dims=k.dims, d=k.head_dim, scale=k.drawn.keys[0].map.note
@@ -380,5 +387,9 @@ def weights_figure(w: Any, subtitle: str) -> Figure:
         names = ["\u03b3", "\u03b2"]  # gamma, beta
         m = heatmap(g.name, rows, Axes(names, cols, 24, 18), Look(cell=26, numbers=True))
         drawings.append(Drawing("heatmap", m, m.width, m.height, g.title, f"{g.name}.gamma|beta", g.title))
-    return layout(drawings, w.title, subtitle, _("a corner of each weight; the CSV and JSON exports have the "
-                                                 "slices whole"))  # fmt: skip
+    return layout(
+        drawings,
+        w.title,
+        subtitle,
+        _("a corner of each weight; the CSV and JSON exports have the slices whole"),
+    )

@@ -172,17 +172,57 @@ def _lines(trace: Trace, b: int, i: int) -> list[WorkedLine]:
     pre, act = trace[f"{p}.mlp.pre"][i, neurons], trace[f"{p}.mlp.act"][i, neurons]
     both = float(np.abs(pre).max()) or 1.0  # one colour scale, so GELU's squashing shows
     return [
-        WorkedLine("", vector(f"{p}.ln2", trace[f"{p}.ln2"][i, :dims], total=c, cls="frame f0 slide",
-                        caption=_("the normalised vector")), "frame f0"),
-        WorkedLine(f"× W {chr(0x2192)}", vector(f"{p}.mlp.pre", pre, indices=neurons, total=4 * c, scale=both,  # noqa: RUF001
-             frames=(1, "drop"), caption=_("neuron inputs: the most active and the most negative")),
-             "frame f1", _("expand")),
-        WorkedLine("GELU", vector(f"{p}.mlp.act", act, indices=neurons, total=4 * c, scale=both,
-             frames=(1 + k, "drop"), caption=_("the same neurons after GELU")), f"frame f{1 + k}"),
-        WorkedLine(f"× W {chr(0x2192)}", vector(f"{p}.mlp.out", trace[f"{p}.mlp.out"][i, :dims], total=c,  # noqa: RUF001
-             frames=(1 + 2 * k, "drop"), caption=_("the MLP's output: back to the stream's width")),
-             f"frame f{1 + 2 * k}", _("project")),
-    ]  # fmt: skip
+        WorkedLine(
+            "",
+            vector(
+                f"{p}.ln2",
+                trace[f"{p}.ln2"][i, :dims],
+                total=c,
+                cls="frame f0 slide",
+                caption=_("the normalised vector"),
+            ),
+            "frame f0",
+        ),
+        WorkedLine(
+            f"× W {chr(0x2192)}",  # noqa: RUF001
+            vector(
+                f"{p}.mlp.pre",
+                pre,
+                indices=neurons,
+                total=4 * c,
+                scale=both,
+                frames=(1, "drop"),
+                caption=_("neuron inputs: the most active and the most negative"),
+            ),
+            "frame f1",
+            _("expand"),
+        ),
+        WorkedLine(
+            "GELU",
+            vector(
+                f"{p}.mlp.act",
+                act,
+                indices=neurons,
+                total=4 * c,
+                scale=both,
+                frames=(1 + k, "drop"),
+                caption=_("the same neurons after GELU"),
+            ),
+            f"frame f{1 + k}",
+        ),
+        WorkedLine(
+            f"× W {chr(0x2192)}",  # noqa: RUF001
+            vector(
+                f"{p}.mlp.out",
+                trace[f"{p}.mlp.out"][i, :dims],
+                total=c,
+                frames=(1 + 2 * k, "drop"),
+                caption=_("the MLP's output: back to the stream's width"),
+            ),
+            f"frame f{1 + 2 * k}",
+            _("project"),
+        ),
+    ]
 
 
 def mlp_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Mlp:

@@ -87,8 +87,14 @@ def _token_rows(trace: Trace, tok: Callable[[int], Token]) -> list[list[Cell]]:
     return [[i + 1, tok(t).label, t] for i, t in enumerate(trace.ids)]
 
 
-def _per_token(name: str, values: np.ndarray, description: str, trace: Trace,
-               tok: Callable[[int], Token], columns: Sequence[str] | None = None) -> DataTable:  # fmt: skip
+def _per_token(
+    name: str,
+    values: np.ndarray,
+    description: str,
+    trace: Trace,
+    tok: Callable[[int], Token],
+    columns: Sequence[str] | None = None,
+) -> DataTable:
     """A [T, N] slice with one row per token."""
     values = np.asarray(values)
     cols = list(columns) if columns is not None else [str(c) for c in range(values.shape[1])]
@@ -150,11 +156,15 @@ def panel_tables(
         rows: list[list[Cell]] = [[i + 1, tok(t).label, tok(t).raw.hex(" ")] for i, t in enumerate(trace.ids)]
         return [
             DataTable(
-                "ids", _("the token ids GPT-2 reads; bytes in hexadecimal"), [n],
-                ["position", "token", "bytes"], rows, ["id"],
+                "ids",
+                _("the token ids GPT-2 reads; bytes in hexadecimal"),
+                [n],
+                ["position", "token", "bytes"],
+                rows,
+                ["id"],
                 np.asarray(trace.ids, dtype=np.int64).reshape(-1, 1),
             )
-        ]  # fmt: skip
+        ]
     if panel == "embedding":
         return [
             _per_token(
@@ -170,10 +180,14 @@ def panel_tables(
             norms = np.linalg.norm(trace[f"{p}.attn.heads"].astype(np.float64), axis=-1).T  # [T, H]
             return [
                 _per_token(
-                    f"norm({p}.attn.heads)", norms, _("length of each head's output, per token"), trace, tok,
+                    f"norm({p}.attn.heads)",
+                    norms,
+                    _("length of each head's output, per token"),
+                    trace,
+                    tok,
                     [f"head {k + 1}" for k in range(cfg.n_head)],
                 )
-            ]  # fmt: skip
+            ]
         if step == "out":
             return [
                 _per_token(f"{p}.attn.out", trace[f"{p}.attn.out"], _("all heads, projected"), trace, tok)
@@ -206,11 +220,14 @@ def panel_tables(
             mean, std = trace.ln_stats(ln)
             tables.append(
                 _per_token(
-                    ln, np.stack([mean, std], axis=1),
+                    ln,
+                    np.stack([mean, std], axis=1),
                     _("mean and standard deviation of each token's vector, before this LayerNorm"),
-                    trace, tok, ["mean", "std"],
+                    trace,
+                    tok,
+                    ["mean", "std"],
                 )
-            )  # fmt: skip
+            )
         return tables
     if panel == "output":
         return [_logits_table(trace, s, tok, ["logits", "logits/temperature", "prob_all", "prob"])]
@@ -225,15 +242,17 @@ def panel_tables(
         return [
             DataTable(
                 "lens.logits",
-                _("after each block: the top next token (final LayerNorm and unembedding applied early; "
-                  "temperature 1, no filter)"),
+                _(
+                    "after each block: the top next token (final LayerNorm and unembedding applied early; "
+                    "temperature 1, no filter)"
+                ),
                 list(trace["lens.logits"].shape),
                 ["block", "token", "id"],
                 [[r.block + 1, tok(r.ids[0]).label, r.ids[0]] for r in lens_rows],
                 ["probability"],
                 np.asarray([[r.probs[0]] for r in lens_rows]),
             )
-        ]  # fmt: skip
+        ]
     raise ValueError(panel)
 
 
@@ -256,15 +275,17 @@ def _logits_table(trace: Trace, s: Sampling, tok: Callable[[int], Token], column
     values = np.asarray([[float(every[c][i]) for c in columns] for i in ids])
     return DataTable(
         "logits",
-        _("the likeliest next tokens at the last position; rank: highest logit first, equal logits by "
-          "lower id (top-k, top-p and the draw read this order); prob_all: softmax over the whole "
-          "vocabulary, prob: after top-k and top-p"),
+        _(
+            "the likeliest next tokens at the last position; rank: highest logit first, equal logits by "
+            "lower id (top-k, top-p and the draw read this order); prob_all: softmax over the whole "
+            "vocabulary, prob: after top-k and top-p"
+        ),
         [int(logits.size)],
         ["rank", "token", "id"],
         [[r, tok(i).label, i] for r, i in zip(ranks, ids, strict=True)],
         columns,
         values,
-    )  # fmt: skip
+    )
 
 
 def _number(x: Any) -> Any:

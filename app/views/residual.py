@@ -164,13 +164,28 @@ def _lines(trace: Trace, ln: str, reads: str, i: int) -> list[WorkedLine]:
     centred = x - mean
     line = [
         vector(reads, x[:dims], total=c, cls="frame f0 slide", caption=_("the stream it reads")),
-        vector(f"{reads} {MINUS} mean", centred[:dims], total=c, cls="frame f1 slide",
-               caption=_("centred: the mean subtracted")),
-        vector("(…) ÷ std", centred[:dims] / std, total=c, cls="frame f2 slide",
-               caption=_("scaled: divided by the standard deviation")),
-        vector(ln, trace[ln][i, :dims], total=c, cls="frame f3 slide",
-               caption=_("its output: times the learned gain γ, plus the learned bias β")),  # noqa: RUF001
-    ]  # fmt: skip
+        vector(
+            f"{reads} {MINUS} mean",
+            centred[:dims],
+            total=c,
+            cls="frame f1 slide",
+            caption=_("centred: the mean subtracted"),
+        ),
+        vector(
+            "(…) ÷ std",
+            centred[:dims] / std,
+            total=c,
+            cls="frame f2 slide",
+            caption=_("scaled: divided by the standard deviation"),
+        ),
+        vector(
+            ln,
+            trace[ln][i, :dims],
+            total=c,
+            cls="frame f3 slide",
+            caption=_("its output: times the learned gain γ, plus the learned bias β"),  # noqa: RUF001
+        ),
+    ]
     return [
         WorkedLine("", line[0], "frame f0"),
         WorkedLine(f"{MINUS} {_paren(mean)}", line[1], "frame f1", _("mean")),

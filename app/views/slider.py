@@ -19,8 +19,23 @@ from dataclasses import dataclass
 from app.state import TEMPERATURE, fmt_float
 
 STOPS: tuple[float, ...] = (
-    0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.5, 3.5, 5.0,
-)  # fmt: skip
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.8,
+    1.0,
+    1.2,
+    1.5,
+    2.0,
+    2.5,
+    3.5,
+    5.0,
+)
 EXTRA = len(STOPS)  # the index of a link's own temperature when it is not one of STOPS
 MAX_STOPS = len(STOPS) + 1  # indices 0..EXTRA: static/slider.css has a rule for each
 LABELLED = frozenset({0.05, 0.2, 0.5, 1.0, 2.0, 5.0})  # the stops whose number is printed under the track

@@ -191,8 +191,14 @@ def tour_target(trace: Trace, state: State, number: int, example: Focus | None =
     bare `tour=N` link and the Next button show the same view. Sampling controls are set only by the steps
     about them, and a top-k or top-p the student chose is kept."""
     opens = TOUR[number - 1].opens
-    focus: dict[str, object] = {"view": opens.view, "layer": 1, "head": 1, "step": opens.step, "token": None,
-                                "weights": opens.weights}  # fmt: skip
+    focus: dict[str, object] = {
+        "view": opens.view,
+        "layer": 1,
+        "head": 1,
+        "step": opens.step,
+        "token": None,
+        "weights": opens.weights,
+    }
     if opens.generate and not state.gen:  # the cache after one Generate: the greedy next token
         focus["gen"] = (int(trace.logit_order()[0]),)
     if opens.example:

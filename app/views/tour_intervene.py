@@ -17,11 +17,22 @@ from model.sampling import softmax
 # The patching step's second prompt is the student's with one word changed: the first word of the first
 # tier found (whole words, any case), else the first word becomes "The" (or "A" when it is "The").
 SWAPS = (
-    {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her", "man": "woman", "woman": "man",
-     "boy": "girl", "girl": "boy", "king": "queen", "queen": "king"},
+    {
+        "he": "she",
+        "she": "he",
+        "his": "her",
+        "her": "his",
+        "him": "her",
+        "man": "woman",
+        "woman": "man",
+        "boy": "girl",
+        "girl": "boy",
+        "king": "queen",
+        "queen": "king",
+    },
     {"is": "was", "was": "is", "are": "were", "were": "are"},
     {"the": "a", "a": "the", "an": "the"},
-)  # fmt: skip
+)
 _WORD = re.compile(r"[A-Za-z]+")
 
 

@@ -34,10 +34,15 @@ def weight_data_tables(
         head = list(range(h * d, (h + 1) * d))
         if group == "o":
             return [
-                _matrix(stored, f"{p}.attn.w_o", head, every,
-                        _("the rows that head {h}'s output meets").format(h=h + 1)),
+                _matrix(
+                    stored,
+                    f"{p}.attn.w_o",
+                    head,
+                    every,
+                    _("the rows that head {h}'s output meets").format(h=h + 1),
+                ),
                 _vector(stored, f"{p}.attn.b_o", every),
-            ]  # fmt: skip
+            ]
         tables = []
         for x in group:
             tables += [
@@ -60,19 +65,39 @@ def weight_data_tables(
         ids = list(trace.ids)
         candidates = [int(t) for t in trace.logit_order()[:CANDIDATES]]
         return [
-            _matrix(stored, "embed.wte", ids, every, _("the rows of the text's token ids"),
-                    [tok(t).label for t in ids]),
-            _matrix(stored, "embed.wpe", list(range(trace.n_tokens)), every,
-                    _("the rows of the text's positions")),
-            _matrix(stored, "embed.wte", candidates, every,
-                    _("the rows of the likeliest next tokens: the output layer uses them"),
-                    [tok(t).label for t in candidates], table="embed.wte (output layer)"),
-        ]  # fmt: skip
+            _matrix(
+                stored,
+                "embed.wte",
+                ids,
+                every,
+                _("the rows of the text's token ids"),
+                [tok(t).label for t in ids],
+            ),
+            _matrix(
+                stored, "embed.wpe", list(range(trace.n_tokens)), every, _("the rows of the text's positions")
+            ),
+            _matrix(
+                stored,
+                "embed.wte",
+                candidates,
+                every,
+                _("the rows of the likeliest next tokens: the output layer uses them"),
+                [tok(t).label for t in candidates],
+                table="embed.wte (output layer)",
+            ),
+        ]
     return []
 
 
-def _matrix(stored: MappedWeights, name: str, rows: Sequence[int], cols: Sequence[int], which: str,
-            labels: Sequence[str] | None = None, table: str = "") -> DataTable:  # fmt: skip
+def _matrix(
+    stored: MappedWeights,
+    name: str,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    which: str,
+    labels: Sequence[str] | None = None,
+    table: str = "",
+) -> DataTable:
     """Weight `name` at `rows` @ `cols`, each row labelled by its index (and a token's label); the table is
     called `table` when the same weight gives two."""
     values = stored.read(name, list(rows), list(cols))  # [rows, cols]
@@ -81,15 +106,25 @@ def _matrix(stored: MappedWeights, name: str, rows: Sequence[int], cols: Sequenc
         [r, labels[k]] if labels is not None else [r] for k, r in enumerate(rows)
     ]
     return DataTable(
-        table or name, _("{which}; rows and columns numbered as in the whole weight").format(which=which),
-        list(stored.shape(name)), index, row_labels, [str(x) for x in cols], values,
-    )  # fmt: skip
+        table or name,
+        _("{which}; rows and columns numbered as in the whole weight").format(which=which),
+        list(stored.shape(name)),
+        index,
+        row_labels,
+        [str(x) for x in cols],
+        values,
+    )
 
 
 def _vector(stored: MappedWeights, name: str, positions: Sequence[int]) -> DataTable:
     """Vector weight `name` at `positions`, as one row."""
     values = stored.read(name, list(positions)).reshape(1, -1)
     return DataTable(
-        name, _("numbered as in the whole weight"), list(stored.shape(name)), ["weight"], [[name]],
-        [str(x) for x in positions], np.asarray(values),
-    )  # fmt: skip
+        name,
+        _("numbered as in the whole weight"),
+        list(stored.shape(name)),
+        ["weight"],
+        [[name]],
+        [str(x) for x in positions],
+        np.asarray(values),
+    )

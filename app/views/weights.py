@@ -38,8 +38,16 @@ CANDIDATES = 8  # next-token candidates whose rows of embed.wte are shown as the
 TERMS = 3  # products written out in a worked number
 # which of the attention's matrices each step shows: q and k make the scores, v the heads, w_o the output
 WEIGHT_VIEWS = ("attention", "mlp", "residual", "embedding")  # the panels with weights behind them
-ATTENTION_WEIGHTS = {"qkv": "qkv", "scores": "qk", "scaled": "qk", "masked": "qk", "probs": "qk",
-                     "heads": "v", "concat": "o", "out": "o"}  # fmt: skip
+ATTENTION_WEIGHTS = {
+    "qkv": "qkv",
+    "scores": "qk",
+    "scaled": "qk",
+    "masked": "qk",
+    "probs": "qk",
+    "heads": "v",
+    "concat": "o",
+    "out": "o",
+}
 
 
 @dataclass(frozen=True)
@@ -162,8 +170,10 @@ def draw_weights(
                 "Each number of {tok}'s vectors here is its row times a column of a learned matrix, plus a "
                 "bias. Drawn: a corner of each matrix; the numbers on the right use every row."
             ).format(tok=me),
-            products, [], [],
-        )  # fmt: skip
+            products,
+            [],
+            [],
+        )
     if state.view == "mlp":
         return Drawn(
             _("The weights of block {b}'s MLP").format(b=state.layer),
@@ -171,20 +181,26 @@ def draw_weights(
                 "The MLP's two matrices: W_in makes the {hidden} neurons' inputs from {tok}'s normalised "
                 "vector; W_out turns their GELU outputs back into {width} numbers."
             ).format(hidden=4 * trace.config.n_embd, tok=me, width=trace.config.n_embd),
-            _mlp_products(trace, stored, b, i, me), [], [],
-        )  # fmt: skip
+            _mlp_products(trace, stored, b, i, me),
+            [],
+            [],
+        )
     if state.view == "residual":
-        names = [(f"block{b}.ln1", "embed.sum" if b == 0 else f"block{b - 1}.resid.out"),
-                 (f"block{b}.ln2", f"block{b}.resid.mid"),
-                 ("final.ln", f"block{trace.config.n_layer - 1}.resid.out")]  # fmt: skip
+        names = [
+            (f"block{b}.ln1", "embed.sum" if b == 0 else f"block{b - 1}.resid.out"),
+            (f"block{b}.ln2", f"block{b}.resid.mid"),
+            ("final.ln", f"block{trace.config.n_layer - 1}.resid.out"),
+        ]
         return Drawn(
             _("LayerNorm's learned numbers"),
             _(
                 "After centring and scaling, each LayerNorm multiplies every number by its own gain γ and "  # noqa: RUF001
                 "adds its own bias β, both learned: one pair of {width} numbers per LayerNorm."
             ).format(width=trace.config.n_embd),
-            [], [_gains(trace, stored, ln, reads, i, me) for ln, reads in names], [],
-        )  # fmt: skip
+            [],
+            [_gains(trace, stored, ln, reads, i, me) for ln, reads in names],
+            [],
+        )
     return Drawn(
         _("The embedding tables"),
         _(
@@ -192,19 +208,35 @@ def draw_weights(
             "position: the embedding panel's vectors are these rows. GPT-2 uses embed.wte a second time "
             "at the end, turned around, to score every possible next token."
         ),
-        [_unembedding(trace, stored, tok)], [], _embedding_rows(trace, stored, tok),
-    )  # fmt: skip
+        [_unembedding(trace, stored, tok)],
+        [],
+        _embedding_rows(trace, stored, tok),
+    )
 
 
 # ---- products ----------------------------------------------------------------------------------------
 
 
 def _product(
-    key: str, title: str, x: np.ndarray, x_name: str, w: np.ndarray, w_name: str, rows: Sequence[int],
-    cols: Sequence[int], bias: np.ndarray | None, b_name: str, y_name: str, equals: str, note: str,
-    *, col_labels: Sequence[str] | None = None, describe: str | None = None,
-    y_start: int | None = None, transposed: bool = False,
-) -> Product:  # fmt: skip
+    key: str,
+    title: str,
+    x: np.ndarray,
+    x_name: str,
+    w: np.ndarray,
+    w_name: str,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    bias: np.ndarray | None,
+    b_name: str,
+    y_name: str,
+    equals: str,
+    note: str,
+    *,
+    col_labels: Sequence[str] | None = None,
+    describe: str | None = None,
+    y_start: int | None = None,
+    transposed: bool = False,
+) -> Product:
     """x [n] @ w [n, m] (+ bias [m]) = y [m], drawn: x at `rows`, w at `rows` by the first COLS columns, the
     bias and y at those columns. `cols` are the columns' indices in the whole weight (and the bias); y's
     numbers are at the same indices of its tensor unless `y_start` numbers them from there (a head's q)."""
@@ -233,9 +265,13 @@ def _product(
         bs = vector(b_name, bias[:shown], indices=col_idx, total=bias.size, caption=_("+ bias"))
     terms = " + ".join(f"{_paren(x[r])} {TIMES} {_paren(w[r, 0])}" for r in rows[:TERMS])
     worked = _("{y}[{j}] = {terms} + … ({n} products in all){bias} = {value}").format(
-        y=y_name, j=y_idx[0], terms=terms, n=x.size,
-        bias=f" + {_paren(bias[0])}" if bias is not None else "", value=num(y[0], 4),
-    )  # fmt: skip
+        y=y_name,
+        j=y_idx[0],
+        terms=terms,
+        n=x.size,
+        bias=f" + {_paren(bias[0])}" if bias is not None else "",
+        value=num(y[0], 4),
+    )
     return Product(
         key,
         title,
@@ -274,9 +310,21 @@ def _head_projection(trace: Trace, stored: MappedWeights, b: int, h: int, i: int
         "{c}); the product uses all {c} rows."
     ).format(r0=rows[0], r1=rows[-1], c=cfg.n_embd, k=min(COLS, d), h=h + 1, d=d, c0=cols[0], c1=cols[-1])
     return _product(
-        f"w_{x}", titles[x], trace[f"{p}.ln1"][i], f"{p}.ln1", w, f"{p}.attn.w_{x}", rows, cols, bias,
-        f"{p}.attn.b_{x}", f"{p}.{x}", f"{p}.{x}", note, y_start=0,
-    )  # fmt: skip
+        f"w_{x}",
+        titles[x],
+        trace[f"{p}.ln1"][i],
+        f"{p}.ln1",
+        w,
+        f"{p}.attn.w_{x}",
+        rows,
+        cols,
+        bias,
+        f"{p}.attn.b_{x}",
+        f"{p}.{x}",
+        f"{p}.{x}",
+        note,
+        y_start=0,
+    )
 
 
 def _output_projection(trace: Trace, stored: MappedWeights, b: int, h: int, i: int, me: str) -> Product:
@@ -293,9 +341,20 @@ def _output_projection(trace: Trace, stored: MappedWeights, b: int, h: int, i: i
         "{c0} to {c1} of {c}; the product uses all {c} rows, so every head's output."
     ).format(r0=rows[0], r1=rows[-1], d=d, h=h + 1, c0=cols[0], c1=cols[-1], c=cfg.n_embd)
     return _product(
-        "w_o", _("W_O joins the heads"), joined, f"{p}.attn.heads", w, f"{p}.attn.w_o", rows, cols, bias,
-        f"{p}.attn.b_o", f"{p}.attn.out", f"{p}.attn.out", note,
-    )  # fmt: skip
+        "w_o",
+        _("W_O joins the heads"),
+        joined,
+        f"{p}.attn.heads",
+        w,
+        f"{p}.attn.w_o",
+        rows,
+        cols,
+        bias,
+        f"{p}.attn.b_o",
+        f"{p}.attn.out",
+        f"{p}.attn.out",
+        note,
+    )
 
 
 def _mlp_products(trace: Trace, stored: MappedWeights, b: int, i: int, me: str) -> list[Product]:
@@ -307,20 +366,44 @@ def _mlp_products(trace: Trace, stored: MappedWeights, b: int, i: int, me: str) 
     b_in = stored.read(f"{p}.mlp.b_in", neurons)
     rows = list(range(min(ROWS, cfg.n_embd)))
     expand = _product(
-        "w_in", _("W_in expands to the neurons"), trace[f"{p}.ln2"][i], f"{p}.ln2", w_in, f"{p}.mlp.w_in",
-        rows, neurons, b_in, f"{p}.mlp.b_in", f"{p}.mlp.pre", f"{p}.mlp.pre",
-        _("Drawn: rows {r0} to {r1} of {c} and the columns of the neurons shown in the MLP's steps; the "
-          "product uses all {c} rows.").format(r0=rows[0], r1=rows[-1], c=cfg.n_embd),
-    )  # fmt: skip
+        "w_in",
+        _("W_in expands to the neurons"),
+        trace[f"{p}.ln2"][i],
+        f"{p}.ln2",
+        w_in,
+        f"{p}.mlp.w_in",
+        rows,
+        neurons,
+        b_in,
+        f"{p}.mlp.b_in",
+        f"{p}.mlp.pre",
+        f"{p}.mlp.pre",
+        _(
+            "Drawn: rows {r0} to {r1} of {c} and the columns of the neurons shown in the MLP's steps; the "
+            "product uses all {c} rows."
+        ).format(r0=rows[0], r1=rows[-1], c=cfg.n_embd),
+    )
     cols = list(range(min(COLS, cfg.n_embd)))
     w_out = stored.read(f"{p}.mlp.w_out", cols=cols)  # [4C, COLS]: every neuron's row, the drawn columns
     b_out = stored.read(f"{p}.mlp.b_out", cols)
     project = _product(
-        "w_out", _("W_out projects back"), trace[f"{p}.mlp.act"][i], f"{p}.mlp.act", w_out, f"{p}.mlp.w_out",
-        neurons, cols, b_out, f"{p}.mlp.b_out", f"{p}.mlp.out", f"{p}.mlp.out",
-        _("Drawn: the rows of the same neurons and columns {c0} to {c1} of {c}; the product uses all {n} "
-          "neurons' rows.").format(c0=cols[0], c1=cols[-1], c=cfg.n_embd, n=4 * cfg.n_embd),
-    )  # fmt: skip
+        "w_out",
+        _("W_out projects back"),
+        trace[f"{p}.mlp.act"][i],
+        f"{p}.mlp.act",
+        w_out,
+        f"{p}.mlp.w_out",
+        neurons,
+        cols,
+        b_out,
+        f"{p}.mlp.b_out",
+        f"{p}.mlp.out",
+        f"{p}.mlp.out",
+        _(
+            "Drawn: the rows of the same neurons and columns {c0} to {c1} of {c}; the product uses all {n} "
+            "neurons' rows."
+        ).format(c0=cols[0], c1=cols[-1], c=cfg.n_embd, n=4 * cfg.n_embd),
+    )
     return [expand, project]
 
 
@@ -333,13 +416,26 @@ def _unembedding(trace: Trace, stored: MappedWeights, tok: Callable[[int], Token
     dims = list(range(min(ROWS, cfg.n_embd)))
     labels = [short(tok(t).label, 10) for t in ids]
     return _product(
-        "wte_out", _("The output layer is embed.wte turned around"), trace["final.ln"][last], "final.ln",
-        rows_of.T, "embed.wte", dims, ids, None, "", "logits", "logits",
-        _("Each column is the row of embed.wte of one of the {k} likeliest next tokens; drawn: its first "
-          "{r} of {c} numbers. A token's logit is the last token's final.ln vector times its row.").format(
-            k=len(ids), r=len(dims), c=cfg.n_embd),
-        col_labels=labels, describe=_("embed.wte, row of {col}, column {row}: "), transposed=True,
-    )  # fmt: skip
+        "wte_out",
+        _("The output layer is embed.wte turned around"),
+        trace["final.ln"][last],
+        "final.ln",
+        rows_of.T,
+        "embed.wte",
+        dims,
+        ids,
+        None,
+        "",
+        "logits",
+        "logits",
+        _(
+            "Each column is the row of embed.wte of one of the {k} likeliest next tokens; drawn: its first "
+            "{r} of {c} numbers. A token's logit is the last token's final.ln vector times its row."
+        ).format(k=len(ids), r=len(dims), c=cfg.n_embd),
+        col_labels=labels,
+        describe=_("embed.wte, row of {col}, column {row}: "),
+        transposed=True,
+    )
 
 
 def _embedding_rows(trace: Trace, stored: MappedWeights, tok: Callable[[int], Token]) -> list[Rows]:
@@ -371,7 +467,7 @@ def _embedding_rows(trace: Trace, stored: MappedWeights, tok: Callable[[int], To
             list(range(n)),
             dims,
         ),
-    ]  # fmt: skip
+    ]
 
 
 def _gains(trace: Trace, stored: MappedWeights, ln: str, reads: str, i: int, me: str) -> Gains:

@@ -143,8 +143,11 @@ def test_a_moved_filter_slider_wins_over_its_typed_field(client: TestClient) -> 
     assert parse(r.text).one("input", id="top_k_slider")["value"] == "40"
     assert parse(r.text).all("input", id="top_k") == []
     # without JavaScript the form sends both, and Apply's answer is the permalink
-    r = client.get("/", params={**moved, "top_p_slider": "0.3", "top_p_slider_at": "1", "action": "run"},
-                   follow_redirects=False)  # fmt: skip
+    r = client.get(
+        "/",
+        params={**moved, "top_p_slider": "0.3", "top_p_slider_at": "1", "action": "run"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and "top_k=12&top_p=0.3&" in r.headers["location"]
     assert "slider" not in r.headers["location"]
 
