@@ -327,11 +327,11 @@ def live_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     temperature, their download links, the permalink, the tour. The rest of the overview does not depend on
     sampling and is left as it is."""
     ctx = settle_context(site, r, base)
+    ctx["vocab"] = site.serving.gpt2.config.vocab_size  # the top-k field's bound, with or without a trace
     if r.trace is not None:
         drawn = sampling_pieces(site, r)
         fan = Markup(str(drawn["fan"]).replace('<svg id="fan"', '<svg id="fan" hx-swap-oob="true"', 1))
         ctx.update(fan=fan, stage=drawn["stage"], output=output_context(site, r))
-        ctx["vocab"] = r.trace.config.vocab_size
     return ctx
 
 
@@ -340,6 +340,7 @@ def settle_context(site: Site, r: Run, base: str) -> dict[str, Any]:
     permalink, the download links that carry the controls, the messages and the tour."""
     ctx = common_context(site, r, base)
     ctx["oob"] = True
+    ctx["before_after"] = None
     if r.trace is not None:
         ctx["exports"] = exports(r.state, r.trace.config, ("overview", "output"))
         ctx["before_after"] = ablated_output(site, r)  # at the temperature the slider settled on

@@ -62,13 +62,56 @@ def test_any_text_goes_through_tokenize_trace_and_render(
         assert page.all("svg")
 
 
-@given(text=TEXT, temperature=st.floats(0.05, 5), top_k=st.integers(1, 50257), top_p=st.floats(0.01, 1))
+@given(
+    text=TEXT,
+    temperature=st.floats(0.05, 5),
+    top_k=st.integers(1, 50257),
+    top_p=st.floats(0.01, 1),
+    target=st.sampled_from(["output", "share"]),
+)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_text_and_sampling_goes_through_the_live_update(
-    client: TestClient, text: str, temperature: float, top_k: int, top_p: float
+    client: TestClient, text: str, temperature: float, top_k: int, top_p: float, target: str
 ) -> None:
     params = {"text": text, "temperature": str(temperature), "top_k": str(top_k), "top_p": str(top_p)}
-    r = client.get("/", params=params, headers={"HX-Request": "true", "HX-Target": "output"})
+    r = client.get("/", params=params, headers={"HX-Request": "true", "HX-Target": target})
 
     assert r.status_code in (200, 400)
-    assert parse(r.text).one("section", id="output")
+    page = parse(r.text)
+    if target == "output":  # the output panel, at every temperature
+        assert page.one("section", id="output")
+    else:  # the settled slider: the permalink and the messages
+        assert page.one("div", id="messages")
+
+
+# every target htmx asks the page for (the live output, the settled slider's permalink, a panel), with
+# texts that cannot be traced and controls out of range
+TARGETS = ["output", "share", "panel", "not-a-target"]
+BAD = [{}, {"temperature": "nan"}, {"top_k": "-1"}, {"view": "heads"}, {"ablate": "1.1"}, {"tour": "99"}]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("text", ["", " ", "<b>x</b>" * 200])
+def test_every_live_target_answers_bad_input_with_a_message(
+    client: TestClient, target: str, text: str
+) -> None:
+    for extra in BAD:
+        headers = {"HX-Request": "true", "HX-Target": target}
+        r = client.get("/", params={"text": text, **extra}, headers=headers)
+        assert r.status_code == 400, (extra, r.status_code)
+        assert parse(r.text).all("p", **{"class": "error"}), extra  # in the messages swapped in
+        assert "<b>x</b>" not in r.text
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n"])
+def test_a_live_update_without_a_text_says_so_and_keeps_the_filters(client: TestClient, text: str) -> None:
+    # no trace to draw: the filters' other inputs still go back out of band, bounded by the model's vocabulary
+    params = {"text": text, "top_k": "7", "top_k_slider": "3", "top_k_slider_at": "1"}
+    r = client.get("/", params=params, headers={"HX-Request": "true", "HX-Target": "output"})
+
+    assert r.status_code == 400
+    page = parse(r.text)
+    assert page.one("section", id="output")
+    typed = page.one("input", id="top_k")
+    assert typed["hx-swap-oob"] == "true"
+    assert typed["max"] == str(client.app.state.site.serving.gpt2.config.vocab_size)
