@@ -14,7 +14,7 @@ from app.views.heatmap import Axes, Heatmap, Look, Marks, heatmap
 from app.views.memo import memo
 from app.views.motion import Player, player
 from app.views.tokens import selected_index
-from app.views.vectors import WorkedLine, vector
+from app.views.vectors import WorkedLine, played_dims, vector
 from model import Token, Trace
 
 DIMS = 16  # how many of the C numbers per vector are drawn (the table and the API have them all)
@@ -49,10 +49,11 @@ class Embedding:
 def embedding_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Embedding:
     """The three embedding tensors for every token, first DIMS dimensions drawn."""
     chosen = selected_index(state, trace.n_tokens)
-    return memo(trace, ("embedding", chosen), lambda: _embedding(trace, chosen, tok))  # it has no links
+    present = state.present
+    return memo(trace, ("embedding", chosen, present), lambda: _embedding(trace, chosen, tok, present))
 
 
-def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedding:
+def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token], present: bool) -> Embedding:
     cfg = trace.config
     n = trace.n_tokens
     dims = min(DIMS, cfg.n_embd)
@@ -94,7 +95,10 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
         for name in names
     ]
     me = f"“{show(tok(trace.ids[chosen]).label)}”"
-    picked = [trace[name][chosen, :dims] for name in names]  # [dims] each: the selected token's three rows
+    played = played_dims(dims, present)
+    picked = [
+        trace[name][chosen, :played] for name in names
+    ]  # [played] each: the selected token's three rows
     top = float(max(np.abs(r).max() for r in picked)) or 1.0
     c = cfg.n_embd
     sum_steps = [
@@ -154,7 +158,7 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token]) -> Embedd
         rows=rows,
         tables=tables,
         example=example,
-        player=player("emb-sum", _("the embedding sum of {tok}").format(tok=me), 2 + dims),
+        player=player("emb-sum", _("the embedding sum of {tok}").format(tok=me), 2 + played),
         sum_steps=sum_steps,
         selected=me,
     )

@@ -130,8 +130,17 @@ def heads_view(
                 )
             )
     blocks = [_("block {n}").format(n=b + 1) for b in range(cfg.n_layer)]
-    labels = [Label(LEFT - 8, TOP + (b + 0.5) * CELL, blocks[b], "end") for b in range(cfg.n_layer)]
-    labels += [Label(LEFT + (h + 0.5) * CELL, TOP - 8, str(h + 1), "middle") for h in range(cfg.n_head)]
+    # each row twice: "block 3" at the desk, "3" on the projector (static/present.css), where the grid fills
+    # the screen's height and its labels are as large as a square allows
+    labels = [
+        Label(LEFT - 8, TOP + (b + 0.5) * CELL, blocks[b], "end", cls="long") for b in range(cfg.n_layer)
+    ]
+    labels += [
+        Label(LEFT - 8, TOP + (b + 0.5) * CELL, str(b + 1), "end", cls="short") for b in range(cfg.n_layer)
+    ]
+    labels += [
+        Label(LEFT + (h + 0.5) * CELL, TOP - 8, str(h + 1), "middle", cls="col") for h in range(cfg.n_head)
+    ]
     grid = Grid(
         width=LEFT + cfg.n_head * CELL + 2,
         height=TOP + cfg.n_layer * CELL + 2,

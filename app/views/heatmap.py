@@ -108,6 +108,7 @@ class Label:
     anchor: str = "end"  # start | middle | end
     selected: bool = False
     rotate: bool = False  # column labels of square matrices are written at an angle
+    cls: str = ""  # a class for the stylesheet (e.g. "long" and "short": the desk's and the projector's)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from app.views.format import num, short, show
 from app.views.heatmap import Axes, Heatmap, Look, Marks, heatmap
 from app.views.links import Link, link
 from app.views.memo import memo
-from app.views.vectors import Vector, vector
+from app.views.vectors import Vector, played_dims, vector
 from model import Token, Trace
 
 DIMS = 16  # of a head's D numbers per key or value, drawn (the exports have them all)
@@ -83,7 +83,10 @@ def kv_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Kv:
     b, h = state.layer - 1, state.head - 1
     n = trace.n_tokens
     generated = min(len(state.gen), n - 1)  # the prompt has at least one token
-    drawn = memo(trace, ("kv", b, h, generated), lambda: _draw(trace, b, h, n - generated, tok))
+    present = state.present
+    drawn = memo(
+        trace, ("kv", b, h, generated, present), lambda: _draw(trace, b, h, n - generated, tok, present)
+    )
     numbers = 2 * cfg.n_layer * cfg.n_head * n * cfg.head_dim
     return Kv(
         layer=state.layer,
@@ -104,7 +107,7 @@ def kv_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Kv:
     )
 
 
-def _draw(trace: Trace, b: int, h: int, prompt: int, tok: Callable[[int], Token]) -> Drawn:
+def _draw(trace: Trace, b: int, h: int, prompt: int, tok: Callable[[int], Token], present: bool) -> Drawn:
     n = trace.n_tokens
     d = trace.config.head_dim
     dims = min(DIMS, d)
@@ -127,7 +130,7 @@ def _draw(trace: Trace, b: int, h: int, prompt: int, tok: Callable[[int], Token]
             for title, lo, hi in spans
         ]
     q = trace[f"block{b}.q"][h, n - 1]  # [D]: the only query the newest token computed
-    first = max(0, n - KEYS)
+    first = max(0, n - played_dims(KEYS, present))
     scores = trace[f"block{b}.attn.scores"][h, n - 1, first:]  # [keys]
     steps = [Step(_("Run"), " ".join(labels[:prompt]), prompt, 0, prompt == n)]
     steps += [
@@ -137,7 +140,12 @@ def _draw(trace: Trace, b: int, h: int, prompt: int, tok: Callable[[int], Token]
     return Drawn(
         keys=parts["k"],
         values=parts["v"],
-        query=vector(f"block{b}.q", q[:dims], total=d, caption=_("its query, head {h}").format(h=h + 1)),
+        query=vector(
+            f"block{b}.q",
+            q[: played_dims(dims, present)],
+            total=d,
+            caption=_("its query, head {h}").format(h=h + 1),
+        ),
         scores=vector(
             f"block{b}.attn.scores",
             scores,

@@ -16,7 +16,7 @@ from app.views.links import Link, link
 from app.views.memo import memo
 from app.views.motion import Player, player
 from app.views.tokens import selected_index
-from app.views.vectors import WorkedLine, vector
+from app.views.vectors import WorkedLine, played_dims, vector
 from model import Token, Trace
 
 
@@ -153,14 +153,14 @@ def _growth(norms: np.ndarray, labels: list[str], chosen: int, layer: int) -> Gr
 DIMS = 16  # numbers of a vector the played LayerNorm shows
 
 
-def _lines(trace: Trace, ln: str, reads: str, i: int) -> list[WorkedLine]:
+def _lines(trace: Trace, ln: str, reads: str, i: int, present: bool) -> list[WorkedLine]:
     """LayerNorm `ln` on token i, its first DIMS numbers: the stream it reads, minus the mean (centre),
     divided by the standard deviation (scale), then its output, which the learned gain and bias made."""
     cfg = trace.config
     c = cfg.n_embd
     x = trace[reads][i].astype(np.float64)  # [C]
     mean, std = float(x.mean()), float(np.sqrt(x.var() + cfg.layer_norm_epsilon))
-    dims = min(DIMS, c)
+    dims = played_dims(min(DIMS, c), present)
     centred = x - mean
     line = [
         vector(reads, x[:dims], total=c, cls="frame f0 slide", caption=_("the stream it reads")),
@@ -235,7 +235,10 @@ def residual_view(trace: Trace, state: State, tok: Callable[[int], Token]) -> Re
         ]
         norms_ln.append(LayerNormStats(name, titles[name], read[name], stats))
     ln1 = f"block{b}.ln1"
-    lines = memo(trace, ("ln-lines", b, chosen), lambda: _lines(trace, ln1, read[ln1], chosen))
+    present = state.present
+    lines = memo(
+        trace, ("ln-lines", b, chosen, present), lambda: _lines(trace, ln1, read[ln1], chosen, present)
+    )
     names = stages(cfg.n_layer)
     norms = memo(
         trace,

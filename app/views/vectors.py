@@ -19,6 +19,13 @@ from app.views.format import exact, num
 from app.views.motion import frame_class
 
 CELL_W, CELL_H, TOP = 56.0, 24.0, 14.0  # a square's size, and room for the indices above the squares
+PRESENT_DIMS = 8  # numbers of a played vector in the projector view: few, so each reads from the back row
+
+
+def played_dims(dims: int, present: bool) -> int:
+    """How many numbers of a vector a panel plays: `dims` at the desk, at most PRESENT_DIMS on the projector
+    (static/present.css sizes a vector by its height, so 8 numbers fill the screen's width)."""
+    return min(dims, PRESENT_DIMS) if present else dims
 
 
 @dataclass(frozen=True)

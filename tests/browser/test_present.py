@@ -49,8 +49,17 @@ def first_screen(browser: Any, url: str, width: int, height: int) -> tuple[Any, 
     return page, page.evaluate(TEXTS)
 
 
+# the front page, and a link to each panel (the attention map by its step, the others by view and block)
+LINKS = {
+    "overview": "/?text={t}&present=1",
+    "attention": NAMED + "&present=1",
+    **{v: f"/?text={{t}}&view={v}&layer=2&present=1" for v in ("embedding", "mlp", "residual", "kv")},
+    "heads": "/?text={t}&view=heads&ablate=1.2&present=1",  # a head switched off: the strip and its "off"
+}
+
+
 @pytest.mark.parametrize(("screen", "floor"), FLOORS, ids=["1920x1080", "1280x720"])
-@pytest.mark.parametrize("link", ["/?text={t}&present=1", NAMED + "&present=1"], ids=["overview", "panel"])
+@pytest.mark.parametrize("link", LINKS.values(), ids=LINKS.keys())
 def test_every_text_of_the_projectors_first_screen_is_big_enough(
     server: str, browser: Any, screen: tuple[int, int], floor: float, link: str
 ) -> None:

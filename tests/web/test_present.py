@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
 from app.state import STEPS, State
 from app.views.present import opens_panel, turns
+from model import GPT2
+from tests.web.conftest import parse
+from tests.web.test_weights import squares_of
+
+TEXT = "Data visualization empowers users to see patterns"
 
 
 def query(href: str) -> dict[str, str]:
@@ -44,3 +53,22 @@ def test_from_another_panel_the_step_buttons_open_the_attention_steps() -> None:
     assert back.link is None  # no attention step is shown: nothing to go back to
     q = query(forward.link.href)
     assert q.get("view", "attention") == "attention" and q.get("step", "qkv") == STEPS[0]
+
+
+@pytest.mark.parametrize(
+    ("view", "name"), [("embedding", "embed.sum"), ("residual", "block0.ln1"), ("kv", "block1.q")]
+)
+def test_the_projector_plays_8_numbers_of_a_vector_the_desk_16(
+    client: TestClient, gpt2: GPT2, view: str, name: str
+) -> None:
+    # the same numbers, fewer of them: each square is then large enough to read on a projected screen
+    trace = gpt2.trace([t.id for t in gpt2.tokenize(TEXT)])
+    want = trace[name][-1] if view != "kv" else trace[name][0, -1]  # the last token (kv: head 1)
+    for present, count in ((False, 16), (True, 8)):
+        state = State(text=TEXT, view=view, layer=2 if view == "kv" else 1, present=present)  # type: ignore[arg-type]
+        page = parse(client.get(state.url()).text)
+        shown = squares_of(page, "data-vector", name)
+        assert [int(i) for i, _ in shown] == list(range(count))
+        assert np.allclose([float(v) for _, v in shown], want[:count], rtol=1e-5, atol=1e-6)
+        total = gpt2.config.n_embd if view != "kv" else gpt2.config.head_dim
+        assert count == total or f"{count} of {total} numbers" in page.all_text  # the caption says how many
