@@ -32,6 +32,9 @@ PAGES = {
     "expanded overview": f"/?text={TEXT}&expand=1",
     "projector": f"/?text={TEXT}&present=1",
     "projector panel": f"/?text={TEXT}&present=1&view=attention&layer=2&head=2&step=probs",
+    "projector heads": f"/?text={TEXT}&present=1&view=heads&ablate=1.2",  # its grid beside its words
+    "projector embedding": f"/?text={TEXT}&present=1&view=embedding",
+    "projector kv": f"/?text={TEXT}&present=1&view=kv&layer=2",
     "named panel": f"/?text={TEXT}&view=mlp&token=3&layer=2",
     "slider moved": f"/?text={TEXT}&temperature=3.3&top_k=3",
     "hot and filtered": f"/?text={TEXT}&temperature=3&top_k=5&top_p=0.5&seed=7",
