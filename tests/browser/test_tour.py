@@ -70,13 +70,13 @@ def test_the_tour_works_without_javascript(server: str, browser: Any) -> None:
     page, _ = open_page(
         browser, f"{server}/?text={quote_plus(TEXT)}&tour=16&lang=zh-CN", java_script_enabled=False
     )
-    page.locator("#tour a[rel=next]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page loaded, not the one still shown
+        page.locator("#tour a[rel=next]").click()
     assert page.locator("#tour").get_attribute("data-step") == "17"
     assert page.locator("#tour a[rel=next]").inner_text().startswith("下一步")
     page.wait_for_function(FOCUS_ON_NEXT)
-    page.keyboard.press("Enter")  # the focus is on Next
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page loaded, not the one still shown
+        page.keyboard.press("Enter")  # the focus is on Next
     assert page.locator("#tour").get_attribute("data-step") == "18"
     assert query_of(page.url)["top_k"] == "5"  # the top-k step sets k
     assert shown_count(page, "#output td.p .at.cut") == 5
