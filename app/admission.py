@@ -12,7 +12,10 @@ order, without holding a thread; past its `queue_size` waiting, or after `timeou
   once, before the line, so exports queue among themselves and pages keep the line's other turns;
 - `sweeps`: the views that may sweep many model runs (`view=heads`, `view=compare` and their exports),
   one more at once than `sweep_concurrency` (one computing, one answered from the sweeps kept), before the
-  line: a class opening new sweeps waits here, not in the line every page needs.
+  line: a class opening new sweeps waits here, not in the line every page needs;
+- `settle`: the temperature slider's one request once it rests (`HX-Target: share`: the permalink, the
+  share box and the download links; every stop's picture is already on the page), SETTLE_CONCURRENCY at
+  once *instead of* the line: a few milliseconds of work that would otherwise wait behind whole pages.
 
 Static files, probes and /api/stats never wait. Model runs have their own bounded queue behind these
 (app/limits.py's RunQueue, the model's Gate): a lane bounds requests, the run queue bounds model runs.
@@ -42,6 +45,8 @@ HEAVY_PATHS = ("/api/trace",)
 EXPORT_PREFIX = "/export/"
 SWEEP_VIEWS = ("heads", "compare")  # view= values whose pages may sweep (app/service/intervene.py)
 SWEEP_EXPORTS = ("/export/heads.",)
+SETTLE_TARGET = b"share"  # htmx's target when the temperature slider rests (templates/controls.html)
+SETTLE_CONCURRENCY = 2
 RECHECK = 0.25  # seconds: a waiting request also looks again this often (a turn may be freed from elsewhere)
 # seconds a client may leave a big answer (heavy, export) unread before it is dropped: its turn in a lane
 # of one or two must not be held by a reader that never reads
@@ -145,6 +150,13 @@ def _sweeping(scope: Scope) -> bool:
     return not any(k == b"hx-target" and v == b"output" for k, v in scope.get("headers", []))
 
 
+def _settling(scope: Scope) -> bool:
+    """The temperature slider's request once it rests, on the explainer's page."""
+    return scope.get("path") == "/" and any(
+        k == b"hx-target" and v == SETTLE_TARGET for k, v in scope.get("headers", [])
+    )
+
+
 class Admission:
     """ASGI middleware: each request that works waits for a turn in its lanes (app.state.lanes)."""
 
@@ -156,7 +168,8 @@ class Admission:
         self.heavy = Lane("heavy", 1, settings.queue_size, timeout, retry_after=2)
         self.exports = Lane("exports", settings.export_concurrency, settings.export_queue, timeout)
         self.sweeps = Lane("sweeps", settings.sweep_concurrency + 1, settings.queue_size, timeout)
-        lanes = (self.line, self.heavy, self.exports, self.sweeps)
+        self.settle = Lane("settle", SETTLE_CONCURRENCY, settings.queue_size, timeout)
+        lanes = (self.line, self.heavy, self.exports, self.sweeps, self.settle)
         fastapi.state.lanes = {lane.name: lane for lane in lanes}
         fastapi.state.work_line = self.line
 
@@ -172,7 +185,11 @@ class Admission:
             first = self.exports
         lane = self.line
         try:
-            if first is not None:
+            if first is None and _settling(scope):  # its own lane, not the line
+                lane = self.settle
+                async with self.settle.turn():
+                    await self.app(scope, receive, send)
+            elif first is not None:
                 lane = first
                 async with first.turn():
                     lane = self.line

@@ -272,3 +272,21 @@ def test_students_pressing_generate_at_once_share_one_model_run(make_client: Mak
         assert shared is not None
         for name in alone.names:
             np.testing.assert_allclose(shared[name], alone[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_the_slider_resting_is_answered_while_pages_fill_the_line(make_client: MakeClient) -> None:
+    client = make_client(queue_size=0)
+    client.get("/", params={"text": TEXT})  # the text is traced and drawn
+    line = client.app.state.lanes["line"]  # type: ignore[attr-defined]
+    line.busy = line.concurrency  # every turn taken by pages being drawn, no room to wait
+
+    share = {"HX-Request": "true", "HX-Target": "share", "HX-Trigger": "temperature"}
+    settled = client.get("/", params={"text": TEXT, "temperature": "1.5"}, headers=share)
+    panel = client.get("/", params={"text": TEXT, "view": "mlp"}, headers={**HX, "HX-Target": "page"})
+    line.busy = 0
+
+    assert settled.status_code == 200  # the permalink follows the slider: it does not wait behind pages
+    assert "temperature=1.5" in parse(settled.text).one("input", id="permalink")["value"]
+    assert panel.status_code == 503  # a page to draw waits in the line, here full
+    stats = client.get("/api/stats").json()["lanes"]
+    assert stats["settle"]["concurrency"] == 2 and stats["line"]["refused"] == 1
