@@ -1,6 +1,7 @@
 """The few pieces of markup written in Python rather than by a template, because they are the slowest parts
 of a page to render and are drawn often: heatmap squares (thousands per page), the numbers tables, the
-overview's fan and the output panel's rows (both written once for every stop of the temperature slider).
+overview's fan and the output panel's rows (both written once for every stop of the temperature slider),
+and the overview's strips (a few thousand squares, drawn for every block, head and view a student opens).
 
 Everything else is written by templates/. Each writer here has a template twin in tests/web/twins.html that
 writes the same bytes the slow way; tests/web/test_markup.py checks that they agree, escaping cases included.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the views' data classes, for their types only (they call th
     from app.views.heatmap import Pin, Squares
     from app.views.output import Bar, Output
     from app.views.overview import Fan
+    from app.views.overview_marks import Strip
     from app.views.slider import Stop
 
 
@@ -80,6 +82,17 @@ def pin_cards(pins: Sequence[Pin]) -> Markup:
     ]
     out.append("</div>")
     return Markup("".join(out))
+
+
+def strip_squares(s: Strip) -> Markup:
+    """A strip's squares: positions, colours and exact values only (numbers the views wrote; no text)."""
+    y, w, h = s.y, s.w, s.h
+    return Markup(
+        "".join(
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{fill}" data-value="{value}"/>'
+            for x, fill, value in s.squares
+        )
+    )
 
 
 def heatmap_cells(squares: str, paths: list[tuple[str, str]] | None) -> Markup:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from markupsafe import Markup
 
 from app.i18n import _
+from app.views import markup
 from app.views.colour import DIVERGING, mix_many
 from app.views.heatmap import Label
 from app.views.links import Link
@@ -72,6 +74,11 @@ class Strip:
     h: float
     title: str
     squares: list[tuple[float, str, str]]  # (x, fill, exact value)
+
+    @property
+    def svg_squares(self) -> Markup:
+        """The squares as SVG (app/views/markup.py: a template made them the overview's slowest part)."""
+        return markup.strip_squares(self)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from app.views import markup
 from app.views.format import table
 from app.views.heatmap import Axes, Look, Motion, heatmap
 from app.views.output import draw_stops, output_stages
-from app.views.overview import fan_stages, fan_view, layout
+from app.views.overview import fan_stages, fan_view, layout, overview_view
 from model import GPT2
 
 NASTY = ["<script>alert(1)</script>", "say \"hi\" & 'bye'", "a\u202eb", "汉字 &amp; <b>", "x"]
@@ -98,3 +98,15 @@ def test_fan_and_output_rows_equal_their_twins(
             break
     else:
         pytest.fail("no seed drew a token outside the top rows")
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_overview_strips_equal_their_twin(twins: Any, gpt2: GPT2, layer: int) -> None:
+    trace = gpt2.trace([t.id for t in gpt2.tokenize("<b>\"bold\"</b> & 'quotes' 你好")])
+    state = State(text="x", layer=layer, head=2)
+    o = overview_view(trace, state, Markup(""), gpt2.tokenizer.token)
+    assert len(o.strips) > trace.n_tokens  # every token's vectors, and each block's attention row
+    for s in o.strips:
+        assert str(twins.strip_squares(s)) == str(s.svg_squares) and s.svg_squares.count("<rect") == len(
+            s.squares
+        )
