@@ -55,6 +55,8 @@ LINKS = {
     "attention": NAMED + "&present=1",
     **{v: f"/?text={{t}}&view={v}&layer=2&present=1" for v in ("embedding", "mlp", "residual", "kv")},
     "heads": "/?text={t}&view=heads&ablate=1.2&present=1",  # a head switched off: the strip and its "off"
+    "attention, heads off": NAMED + "&ablate=1.2&present=1",  # the strip above takes the map's room
+    "attention, its head off": NAMED + "&ablate=2.2&present=1",
 }
 
 
@@ -69,6 +71,23 @@ def test_every_text_of_the_projectors_first_screen_is_big_enough(
     assert small == [], f"{len(small)} texts below {floor}px"
     cut = [t["text"] for t in texts if t["left"] < 0 or t["right"] > screen[0]]
     assert cut == []  # nothing runs off the screen sideways
+    page.context.close()
+
+
+@pytest.mark.parametrize("screen", [(1920, 1080), (1280, 720)], ids=["1920x1080", "1280x720"])
+@pytest.mark.parametrize("ablate", ["", "1.2", "2.2"], ids=["all heads on", "heads off", "its head off"])
+@pytest.mark.parametrize("step", ["scores", "probs", "out"])
+def test_the_named_map_is_whole_on_the_projectors_screen(
+    server: str, browser: Any, screen: tuple[int, int], ablate: str, step: str
+) -> None:
+    link = f"/?text={TEXT}&view=attention&layer=2&head=2&step={step}&ablate={ablate}&present=1"
+    page, _ = first_screen(browser, server + link, *screen)
+    box = page.locator("#panel svg.main-map").bounding_box()
+    title = page.locator("#panel .step-body > h3").bounding_box()
+    player = page.locator("#panel .stage-fig > .player").bounding_box()
+    assert box["y"] > 0 and box["y"] + box["height"] <= screen[1]  # the map, its legend too, on the screen
+    assert box["height"] > 0.4 * screen[1]  # and as large as the screen allows
+    assert title["x"] + title["width"] <= player["x"]  # the player beside the step's title, clear of it
     page.context.close()
 
 
