@@ -18,8 +18,11 @@ MINUS, TIMES = "\u2212", "\u00d7"  # typographic minus and times for people
 
 
 def num(x: float, digits: int = 3) -> str:
-    """A number for people: 3 significant digits, a real minus sign, minus infinity for the mask."""
+    """A number for people: 3 significant digits, a real minus sign, minus infinity for the mask. A zero has
+    no sign (-0.0, e.g. a switched-off head's output, reads 0)."""
     x = float(x)
+    if x == 0:
+        return "0"
     if not math.isfinite(x):  # math, not numpy: thousands of calls on a page
         return _("not a number") if math.isnan(x) else (f"{MINUS}∞" if x < 0 else "∞")
     text = f"{x:.{digits}g}"

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.service.intervene import intervention_of
 from app.state import State
 from app.views.attention import attention_view
 from app.views.attention_steps import CHAIN
+from app.views.format import num
 from app.views.output import draw
 from app.views.overview import fan_view, layout, overview_view
 from model import GPT2
@@ -111,6 +113,14 @@ def test_legends_run_over_the_colour_scale(gpt2: GPT2, ids: list[int]) -> None:
     assert (scores.low.text, scores.high.text) == (f"\N{MINUS SIGN}{top:.3g}", f"{top:.3g}")
     assert (probs.low.text, probs.high.text) == ("0", "1")
     assert scores.stops[0][1] != scores.stops[-1][1]
+
+
+def test_a_switched_off_heads_zeros_read_0_without_a_sign(gpt2: GPT2, ids: list[int]) -> None:
+    assert (num(-0.0), num(0.0), num(-0.001)) == ("0", "0", "\N{MINUS SIGN}0.001")
+    state = State(text=TEXT, layer=2, head=3, step="heads", ablate=((2, 3),))  # its weighted values are all 0
+    trace = gpt2.trace(ids, intervention_of(state))
+    legend = attention_view(trace, state, gpt2.tokenizer.token).maps[0].legend
+    assert legend is not None and "\N{MINUS SIGN}" not in legend.low.text + legend.high.text
 
 
 def test_every_pinned_card_holds_its_tensor_entry(client: TestClient, gpt2: GPT2, ids: list[int]) -> None:
