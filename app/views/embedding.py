@@ -96,9 +96,8 @@ def _embedding(trace: Trace, chosen: int, tok: Callable[[int], Token], present: 
     ]
     me = f"“{show(tok(trace.ids[chosen]).label)}”"
     played = played_dims(dims, present)
-    picked = [
-        trace[name][chosen, :played] for name in names
-    ]  # [played] each: the selected token's three rows
+    # [played] each: the selected token's three rows
+    picked = [trace[name][chosen, :played] for name in names]
     top = float(max(np.abs(r).max() for r in picked)) or 1.0
     c = cfg.n_embd
     sum_steps = [
